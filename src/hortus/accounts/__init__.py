@@ -1,0 +1,1 @@
+"""Accounts: people, API keys (hashed), quotas and usage, exposure rules (CORS domains, IPs)."""

@@ -1,0 +1,72 @@
+"""Tables of the accounts domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hortus.db.base import Base, UTCDateTime, utcnow
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    keys: Mapped[list[ApiKey]] = relationship(back_populates="account")
+
+
+class ApiKey(Base):
+    """One key usable by all three APIs.
+
+    ``key_id`` is public (Permapeople's ``x-permapeople-key-id``); the secret is only ever stored
+    as a SHA-256 digest (it is 256 random bits, so a slow hash adds nothing). The single-string
+    form used by Pl@ntNet's ``api-key`` and PEAT's ``Api-Key`` is ``"<key_id>.<secret>"``.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expose: Mapped[bool] = mapped_column(Boolean, default=False)
+    authorized_domains: Mapped[str] = mapped_column(Text, default="")
+    authorized_ips: Mapped[str] = mapped_column(Text, default="")
+
+    account: Mapped[Account] = relationship(back_populates="keys")
+
+
+class Quota(Base):
+    """A per-account override of an API's request limit (defaults come from settings)."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("account_id", "api"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    api: Mapped[str] = mapped_column(String(32))  # identify | analysis | plants
+    limit: Mapped[int] = mapped_column(Integer)
+
+
+class UsageCounter(Base):
+    """Requests counted for one account, API and period (a day or a month, by its start)."""
+
+    __tablename__ = "usage_counters"
+    __table_args__ = (UniqueConstraint("account_id", "api", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    api: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[str] = mapped_column(String(10))  # ISO date of the period's first day
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,39 @@
+"""The application factory: one FastAPI app serving the three API families and the web UI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hortus import __version__
+from hortus.bootstrap import prepare_database
+from hortus.config import Settings, get_settings
+from hortus.families import install_error_handlers, register_family
+from hortus.plants import router as plants_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. The database is opened, migrated and seeded when the app starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = prepare_database(settings)
+        try:
+            yield
+        finally:
+            app.state.database.dispose()
+
+    app = FastAPI(
+        title="Hortus",
+        version=__version__,
+        summary="Plant identification, diagnosis and knowledge base — self-hosted, offline.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    register_family(plants_router.FAMILY)
+    app.include_router(plants_router.router)
+    return app

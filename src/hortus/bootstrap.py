@@ -1,0 +1,28 @@
+"""First-start work: data directory, database migrations, starter data."""
+
+from __future__ import annotations
+
+import logging
+
+from hortus.config import Settings
+from hortus.db import Database
+from hortus.db.migrate import current_revision, head_revision, upgrade
+
+logger = logging.getLogger("hortus")
+
+
+def prepare_database(settings: Settings, database: Database | None = None) -> Database:
+    """Open the database, migrate it to the newest schema, load starter data when empty."""
+    settings.ensure_dirs()
+    database = database or Database(settings.sqlalchemy_url)
+    if current_revision(database.engine) != head_revision():
+        logger.info("Migrating the database at %s", database.engine.url.render_as_string())
+        upgrade(database.engine)
+    if settings.load_starter_data:
+        from hortus.plants.transfer import load_starter
+
+        with database.write() as session:
+            loaded = load_starter(session)
+        if loaded:
+            logger.info("Loaded %d plants from the starter knowledge base", loaded)
+    return database

@@ -1,0 +1,30 @@
+"""``hortus serve``."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from hortus.config import get_settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+        port: int = typer.Option(8000, help="Port to listen on."),
+        workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+        log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    ) -> None:
+        """Run the server (creates, migrates and seeds the data directory on first start)."""
+        import uvicorn
+
+        from hortus.bootstrap import prepare_database
+
+        logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+        settings = get_settings()
+        prepare_database(settings).dispose()  # once, before any worker starts
+        typer.echo(f"Hortus on http://{host}:{port}  (data: {settings.data_dir})", err=True)
+        uvicorn.run("hortus.app:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, proxy_headers=False)

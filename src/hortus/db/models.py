@@ -1,0 +1,7 @@
+"""Every domain's tables, imported so that metadata is complete (for migrations and tests)."""
+
+from hortus.accounts import models as _accounts  # noqa: F401
+from hortus.db.base import Base
+from hortus.plants import models as _plants  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,101 @@
+"""API families and their error formats: one mapping from domain errors to each API's JSON.
+
+Every path belongs to one family by prefix (``/api`` Permapeople, ``/v2`` Pl@ntNet, ``/v1``
+PEAT); an error raised anywhere under it — a domain error, a validation error, an unknown route,
+an unexpected exception — is answered in that family's format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hortus.errors import HortusError
+
+logger = logging.getLogger("hortus")
+
+Renderer = Callable[[int, str, str, HortusError | None], Response]
+
+
+@dataclass(frozen=True)
+class ApiFamily:
+    name: str
+    prefix: str
+    render: Renderer
+
+
+def render_default(status: int, error: str, message: str, exc: HortusError | None) -> Response:
+    return JSONResponse({"error": error, "msg": message}, status_code=status)
+
+
+_FAMILIES: list[ApiFamily] = []
+
+
+def register_family(family: ApiFamily) -> None:
+    """Add a family (longest prefixes win when they overlap)."""
+    _FAMILIES[:] = [f for f in _FAMILIES if f.name != family.name] + [family]
+    _FAMILIES.sort(key=lambda f: len(f.prefix), reverse=True)
+
+
+def family_for(path: str) -> ApiFamily | None:
+    for family in _FAMILIES:
+        if path == family.prefix or path.startswith(family.prefix + "/"):
+            return family
+    return None
+
+
+def _render(request: Request, status: int, error: str, message: str,
+            exc: HortusError | None = None) -> Response:
+    family = family_for(request.url.path)
+    renderer = family.render if family else render_default
+    return renderer(status, error, message, exc)
+
+
+_STATUS_ERRORS = {
+    400: "bad request", 401: "not authenticated", 403: "forbidden", 404: "not found",
+    405: "method not allowed", 413: "payload too large", 414: "uri too long",
+    415: "unsupported media type", 422: "unprocessable", 429: "too many requests",
+}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "The request is not valid."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error in the format of the API family the path belongs to."""
+
+    @app.exception_handler(HortusError)
+    async def _domain(request: Request, exc: HortusError) -> Response:
+        return _render(request, exc.status, exc.error, exc.message, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return _render(request, 400, "invalid request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        error = _STATUS_ERRORS.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else error
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"There is no endpoint {request.method} {request.url.path}."
+        response = _render(request, exc.status_code, error, message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return _render(request, 500, "internal error",
+                       "Something went wrong on the server; it has been logged.")

@@ -1,0 +1,1 @@
+"""Plant knowledge base: taxa, plants and varieties, names, attributes, links, revisions."""
