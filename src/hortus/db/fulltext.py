@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -90,11 +100,7 @@ def matching_ids(dialect: str, words: list[str]) -> Select[tuple[int, float]]:
             .where(text("plant_fts MATCH :fts_query").bindparams(fts_query=q))
         )
     docs = table("plant_search_documents", column("plant_id"), column("tsv"))
+    tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("fts_query", q))
     return select(
-        docs.c.plant_id,
-        literal_column(
-            "ts_rank(plant_search_documents.tsv, to_tsquery('simple', :fts_query), 0)"
-        ).label("relevance"),
-    ).where(text("plant_search_documents.tsv @@ to_tsquery('simple', :fts_query)")).params(
-        fts_query=q
-    )
+        docs.c.plant_id, func.ts_rank(docs.c.tsv, tsquery, 0).label("relevance")
+    ).where(docs.c.tsv.op("@@")(tsquery))
