@@ -60,7 +60,7 @@ def shared_data() -> Path:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database migrated and seeded once; each test gets a copy."""
     data_dir = tmp_path_factory.mktemp("template")
-    prepare_database(Settings(data_dir=data_dir, environment="test")).dispose()
+    prepare_database(Settings(data_dir=data_dir, environment="test"), seed=True).dispose()
     return data_dir / "hortus.db"
 
 

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hortus import __version__
+from hortus import __version__, web
+from hortus.accounts import plantnet_routes
+from hortus.accounts.cors import ExposureCorsMiddleware
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
 from hortus.families import install_error_handlers, register_family
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.database = prepare_database(settings)
+        app.state.database = prepare_database(settings, seed=True)
         try:
             yield
         finally:
@@ -36,4 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     register_family(plants_router.FAMILY)
     app.include_router(plants_router.router)
+    app.include_router(plantnet_routes.router)  # /v2/subscription, /v2/quota, /v2/quota/daily
+    app.add_middleware(ExposureCorsMiddleware)
+    web.install(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import hortus.db.models  # noqa: F401 - every table registered before first use
 from hortus.config import Settings
 from hortus.db import Database
 from hortus.db.migrate import current_revision, head_revision, upgrade
@@ -11,14 +12,20 @@ from hortus.db.migrate import current_revision, head_revision, upgrade
 logger = logging.getLogger("hortus")
 
 
-def prepare_database(settings: Settings, database: Database | None = None) -> Database:
-    """Open the database, migrate it to the newest schema, load starter data when empty."""
+def prepare_database(
+    settings: Settings, database: Database | None = None, *, seed: bool = False
+) -> Database:
+    """Open the database and migrate it to the newest schema.
+
+    With ``seed`` (the server's first start) an empty knowledge base also gets the packaged
+    starter plants, unless ``settings.load_starter_data`` is off.
+    """
     settings.ensure_dirs()
     database = database or Database(settings.sqlalchemy_url)
     if current_revision(database.engine) != head_revision():
         logger.info("Migrating the database at %s", database.engine.url.render_as_string())
         upgrade(database.engine)
-    if settings.load_starter_data:
+    if seed and settings.load_starter_data:
         from hortus.plants.transfer import load_starter
 
         with database.write() as session:

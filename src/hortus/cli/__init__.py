@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from hortus.cli import accounts as account_commands
 from hortus.cli import db as db_commands
 from hortus.cli import keys as key_commands
 from hortus.cli import plants as plant_commands
@@ -20,6 +21,7 @@ serve_commands.register(app)
 db_commands.register(app)
 plant_commands.register(app)
 key_commands.register(app)
+account_commands.register(app)
 
 try:  # the vision commands arrive with the vision engine
     from hortus.cli import vision as vision_commands

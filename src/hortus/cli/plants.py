@@ -38,9 +38,7 @@ def register(app: typer.Typer) -> None:
         from hortus.errors import HortusError
         from hortus.plants.transfer import import_plants, read_lines
 
-        settings = get_settings()
-        settings.load_starter_data = False
-        database = prepare_database(settings)
+        database = prepare_database(get_settings())
         try:
             with database.write() as session:
                 count = import_plants(session, read_lines(file))

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
         settings = get_settings()
-        prepare_database(settings).dispose()  # once, before any worker starts
+        prepare_database(settings, seed=True).dispose()  # once, before any worker starts
         typer.echo(f"Hortus on http://{host}:{port}  (data: {settings.data_dir})", err=True)
         uvicorn.run("hortus.app:create_app", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, proxy_headers=False)

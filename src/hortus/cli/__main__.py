@@ -1,0 +1,3 @@
+from hortus.cli import main
+
+main()
