@@ -59,13 +59,13 @@ def test_writes_require_authentication(client: TestClient) -> None:
 # -- the plant object, create, get --------------------------------------------------------------
 
 def test_create_returns_the_whole_plant_object(client: TestClient, headers: dict[str, str]) -> None:
-    plant = create(client, headers, scientific_name="Morus alba", name="White mulberry",
+    plant = create(client, headers, scientific_name="Morus exempla", name="Example mulberry",
                    description="Young leaves are edible.",
                    data=[{"key": "Edible", "value": "true"}, {"key": "Layer", "value": "Trees"}])
     assert list(plant) == PLANT_KEYS
     assert plant["type"] == "Plant" and plant["version"] == 1 and plant["parent_id"] is None
-    assert plant["slug"] == "morus-alba-white-mulberry"
-    assert plant["link"] == "/plants/morus-alba-white-mulberry"
+    assert plant["slug"] == "morus-exempla-example-mulberry"
+    assert plant["link"] == "/plants/morus-exempla-example-mulberry"
     assert plant["updated_at"].endswith("Z") and len(plant["updated_at"]) == 24
     assert plant["images"] == {"thumb": None, "title": None}
     assert plant["data"] == [{"key": "Edible", "value": "true"}, {"key": "Layer", "value": "Trees"}]
@@ -271,20 +271,20 @@ def test_companions_exclude_antagonists(client: TestClient, headers: dict[str, s
 @pytest.fixture
 def garden(client: TestClient, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
     plants = {
-        "mint": create(client, headers, scientific_name="Mentha spicata", name="Spearmint",
+        "mint": create(client, headers, scientific_name="Mentha hortusiana", name="Hortusmint",
                        description="A vigorous mint for teas.",
                        data=[{"key": "Layer", "value": "Herbs"},
                              {"key": "Light requirement", "value": "Full sun, partial sun/shade"}]),
-        "peppermint": create(client, headers, scientific_name="Mentha × piperita",
-                             name="Peppermint", description="Mint hybrid with a strong aroma.",
+        "peppermint": create(client, headers, scientific_name="Mentha × exemplaris",
+                             name="Exemplarmint", description="Mint hybrid with a strong aroma.",
                              data=[{"key": "Layer", "value": "Herbs"},
                                    {"key": "Light requirement", "value": "Partial sun/shade"}]),
-        "catmint": create(client, headers, scientific_name="Nepeta cataria", name="Catnip",
+        "catmint": create(client, headers, scientific_name="Nepeta hortusiana", name="Hortuscatnip",
                           description="Cats love this mint relative.",
                           data=[{"key": "Layer", "value": "Low flowering plants"},
                                 {"key": "Light requirement", "value": "Full sun"}]),
     }
-    plants["variety"] = create(client, headers, scientific_name="Mentha spicata 'Kentucky'",
+    plants["variety"] = create(client, headers, scientific_name="Mentha hortusiana 'Kentucky'",
                                name="Kentucky Colonel mint", type="Variety",
                                parent_id=plants["mint"]["id"])
     return plants
@@ -302,25 +302,40 @@ def test_search_get_and_post_agree(client: TestClient, headers: dict[str, str],
 
 def test_exact_name_match_ranks_first(client: TestClient, headers: dict[str, str],
                                       garden: dict[str, Any]) -> None:
-    for q, key in [("Peppermint", "peppermint"), ("nepeta cataria", "catmint"),
-                   ("Spearmint", "mint")]:
+    for q, key in [("Exemplarmint", "peppermint"), ("nepeta hortusiana", "catmint"),
+                   ("Hortusmint", "mint")]:
         plants = client.get(f"/api/search?q={q}", headers=headers).json()["plants"]
         assert plants[0]["id"] == garden[key]["id"], q
 
 
 def test_search_facets_type_and_paging(client: TestClient, headers: dict[str, str],
                                        garden: dict[str, Any]) -> None:
+    ours = {p["id"] for p in garden.values()}
+
+    def found(response: Any) -> set[int]:
+        assert response.status_code == 200, response.text
+        return {p["id"] for p in response.json()["plants"]} & ours
+
     body = {"q": "mint", "Layer": "Herbs", "Light requirement": ["Full sun", "Partial sun/shade"]}
-    ids = [p["id"] for p in client.post("/api/search", json=body, headers=headers).json()["plants"]]
-    assert sorted(ids) == sorted([garden["mint"]["id"], garden["peppermint"]["id"]])
-    full_sun = client.get("/api/search?q=mint&Light%20requirement=Full%20sun",
-                          headers=headers).json()["plants"]
-    assert {p["id"] for p in full_sun} == {garden["mint"]["id"], garden["catmint"]["id"]}
-    varieties = client.get("/api/search?q=mint&type=Variety", headers=headers).json()["plants"]
-    assert [p["id"] for p in varieties] == [garden["variety"]["id"]]
+    assert found(client.post("/api/search", json=body, headers=headers)) == {
+        garden["mint"]["id"], garden["peppermint"]["id"]}
+    full_sun = client.get("/api/search?q=mint&Light%20requirement=Full%20sun", headers=headers)
+    assert found(full_sun) == {garden["mint"]["id"], garden["catmint"]["id"]}
+    by_case = client.get("/api/search?q=mint&layer=herbs&LAYER=x", headers=headers)
+    assert by_case.status_code in (200, 400)
+    varieties = client.get("/api/search?q=mint&type=Variety", headers=headers)
+    assert found(varieties) == {garden["variety"]["id"]}
+    assert all(p["type"] == "Variety" for p in varieties.json()["plants"])
+    plants_only = client.get("/api/search?q=mint&type=Plant", headers=headers)
+    assert garden["variety"]["id"] not in found(plants_only)
+    total = client.post("/api/search", json={"q": "mint"}, headers=headers).json()["pagination"]
     page2 = client.post("/api/search", json={"q": "mint", "per_page": 1, "page": 2},
                         headers=headers).json()
-    assert len(page2["plants"]) == 1 and page2["pagination"]["page"] == 2
+    assert len(page2["plants"]) == 1
+    assert page2["pagination"] == {"page": 2, "per_page": 1, "total": total["total"],
+                                   "total_pages": total["total"]}
+    beyond = client.post("/api/search", json={"q": "mint", "page": 999}, headers=headers).json()
+    assert beyond["plants"] == [] and beyond["pagination"]["total"] == total["total"]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,10 @@ import unicodedata
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hortus.db import fulltext
 from hortus.plants.models import Plant, PlantSearchDocument
+
+TYPE_FACET = "__type__"  # the plant's type, filterable like an attribute
 
 
 def slugify(text: str) -> str:
@@ -40,8 +43,11 @@ def refresh_document(session: Session, plant: Plant) -> None:
              *(f"{a.key} {a.value}" for a in plant.attributes)],
         )
     )
+    facets = " ".join(
+        fulltext.facet_tokens([(TYPE_FACET, plant.type), *((a.key, a.value) for a in plant.attributes)])
+    )
     document = session.get(PlantSearchDocument, plant.id)
     if document is None:
-        session.add(PlantSearchDocument(plant_id=plant.id, names=names, body=body))
-    elif document.names != names or document.body != body:
-        document.names, document.body = names, body
+        session.add(PlantSearchDocument(plant_id=plant.id, names=names, body=body, facets=facets))
+    elif (document.names, document.body, document.facets) != (names, body, facets):
+        document.names, document.body, document.facets = names, body, facets

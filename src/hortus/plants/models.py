@@ -53,11 +53,9 @@ class Plant(Base):
         order_by="PlantAttribute.position", cascade="all, delete-orphan", lazy="selectin"
     )
     common_names: Mapped[list[CommonName]] = relationship(
-        order_by="CommonName.position", cascade="all, delete-orphan", lazy="selectin"
+        order_by="CommonName.position", cascade="all, delete-orphan"
     )
-    external_ids: Mapped[list[ExternalId]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    external_ids: Mapped[list[ExternalId]] = relationship(cascade="all, delete-orphan")
 
 
 class PlantAttribute(Base):
@@ -150,3 +148,4 @@ class PlantSearchDocument(Base):
     )
     names: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    facets: Mapped[str] = mapped_column(Text, default="")  # facet tokens, see db.fulltext

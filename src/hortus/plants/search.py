@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from hortus.db import fulltext
 from hortus.errors import InvalidInput
-from hortus.plants.models import CommonName, Plant, PlantAttribute
+from hortus.plants.documents import TYPE_FACET
+from hortus.plants.models import CommonName, Plant
 from hortus.plants.paging import OffsetPage, parse_page, parse_per_page
-from hortus.plants.serialize import plant_object
+from hortus.plants.serialize import plant_objects
 from hortus.plants.service import facet_keys
 
 MAX_QUERY = 500
@@ -64,7 +65,7 @@ def parse_search(params: dict[str, Any], *, known_facets: set[str]) -> SearchReq
         ):
             raise InvalidInput(f"Filter {key!r} takes a string or an array of strings.",
                                error="invalid facet")
-        facets[key] = [(str(v).lower() if not isinstance(v, bool) else str(v).lower()) for v in values]
+        facets[key] = [str(v).lower() for v in values]
     return SearchRequest(q=q.strip(), type=type_, paging=paging, facets=facets)
 
 
@@ -77,44 +78,39 @@ def _single(params: dict[str, Any], name: str) -> Any:
     return value
 
 
-def _facet_condition(key: str, values: list[str]):  # type: ignore[no-untyped-def]
-    """The plant has attribute ``key`` whose value, or one of its comma-separated parts, is one
-    of ``values`` (case-insensitive): "Full sun" matches "Full sun, partial sun/shade"."""
-    value = func.lower(PlantAttribute.value)
-    padded = literal(",") + func.replace(value, ", ", ",") + literal(",")
-    alternatives = [or_(value == v, padded.like("%," + v.replace("%", "").replace("_", "") + ",%"))
-                    for v in values]
-    return exists().where(
-        PlantAttribute.plant_id == Plant.id, PlantAttribute.key == key, or_(*alternatives)
+def exact_name_ids(session: Session, needle: str) -> set[int]:
+    """Plants whose scientific, primary or any common name is ``needle`` (case-insensitive)."""
+    needle = needle.lower()
+    by_plant = select(Plant.id).where(
+        or_(func.lower(Plant.scientific_name) == needle, func.lower(Plant.name) == needle)
     )
+    by_common = select(CommonName.plant_id).where(func.lower(CommonName.name) == needle)
+    return set(session.scalars(by_plant.union(by_common).limit(1000)))
 
 
 def search(*, session: Session, request: SearchRequest) -> dict[str, Any]:
-    """Matching plants, exact scientific/common-name matches first, then by relevance."""
+    """Matching plants, exact scientific/common-name matches first, then by relevance.
+
+    Words, the type and the facets are all answered by the full-text index; only the page of
+    plants is then read from the tables.
+    """
     dialect = session.get_bind().dialect.name
-    words = fulltext.tokens(request.q)
-    matches = fulltext.matching_ids(dialect, words).subquery("matches")
-    needle = request.q.lower()
-    exact_name = exists().where(
-        CommonName.plant_id == Plant.id, func.lower(CommonName.name) == needle
-    )
-    exact = case(
-        (or_(func.lower(Plant.scientific_name) == needle, func.lower(Plant.name) == needle), 2),
-        (exact_name, 1),
-        else_=0,
-    )
-    conditions = []
+    facets = dict(request.facets)
     if request.type is not None:
-        conditions.append(Plant.type == request.type)
-    conditions += [_facet_condition(k, v) for k, v in request.facets.items()]
-    query: Select[Any] = select(Plant).join(matches, matches.c.plant_id == Plant.id)
-    if conditions:
-        query = query.where(and_(*conditions))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    ordered = query.order_by(exact.desc(), matches.c.relevance.desc(), Plant.id)
-    rows = session.scalars(ordered.offset(request.paging.offset).limit(request.paging.per_page))
+        facets[TYPE_FACET] = [request.type.lower()]
+    query = fulltext.match_query(dialect, fulltext.tokens(request.q), facets)
+    matches = fulltext.matching_ids(dialect, query).subquery("matches")
+    total = session.scalar(fulltext.count_matches(dialect, query)) or 0
+    exact = exact_name_ids(session, request.q) if total else set()
+    order = [matches.c.relevance.desc(), matches.c.plant_id]
+    if exact:
+        order.insert(0, case((matches.c.plant_id.in_(exact), 0), else_=1))
+    ids = list(session.scalars(
+        select(matches.c.plant_id).order_by(*order)
+        .offset(request.paging.offset).limit(request.paging.per_page)
+    )) if total > request.paging.offset else []
     return {
-        "plants": [plant_object(p) for p in rows],
+        "plants": plant_objects(session, ids),
         "pagination": request.paging.describe(total),
     }
 

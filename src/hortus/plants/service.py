@@ -15,7 +15,7 @@ from hortus.plants.documents import refresh_document, slugify, unique_slug
 from hortus.plants.models import Plant, PlantAttribute, PlantRelation, PlantRevision
 from hortus.plants.paging import OffsetPage
 from hortus.plants.payloads import PlantChanges, PlantCreate
-from hortus.plants.serialize import plant_object, revision_state
+from hortus.plants.serialize import plant_objects, revision_state
 
 
 def get_plant(*, session: Session, plant_id: int) -> Plant:
@@ -33,16 +33,17 @@ def list_keyset(
     if updated_since is not None:
         base = base.where(Plant.updated_at >= updated_since)
     total = _count(session, base)
-    rows = session.scalars(
-        base.where(Plant.id > last_id).order_by(Plant.id).limit(per_page + 1)
-    ).all()
-    page, has_more = rows[:per_page], len(rows) > per_page
+    ids = list(session.scalars(
+        base.with_only_columns(Plant.id).where(Plant.id > last_id).order_by(Plant.id)
+        .limit(per_page + 1)
+    ))
+    page, has_more = ids[:per_page], len(ids) > per_page
     return {
-        "plants": [plant_object(p) for p in page],
+        "plants": plant_objects(session, page),
         "pagination": {
             "per_page": per_page,
             "total": total,
-            "last_id": page[-1].id if page else None,
+            "last_id": page[-1] if page else None,
             "has_more": has_more,
         },
     }
@@ -244,8 +245,10 @@ def _count(session: Session, query: Select[Any]) -> int:
 
 def _offset_page(session: Session, query: Select[Any], paging: OffsetPage) -> dict[str, Any]:
     total = _count(session, query)
-    rows = session.scalars(query.offset(paging.offset).limit(paging.per_page)).all()
-    return {"plants": [plant_object(p) for p in rows], "pagination": paging.describe(total)}
+    ids = list(session.scalars(
+        query.with_only_columns(Plant.id).offset(paging.offset).limit(paging.per_page)
+    ))
+    return {"plants": plant_objects(session, ids), "pagination": paging.describe(total)}
 
 
 def _changed_fields(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:

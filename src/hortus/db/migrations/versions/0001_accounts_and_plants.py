@@ -167,6 +167,7 @@ def upgrade() -> None:
     sa.Column('plant_id', sa.Integer(), nullable=False),
     sa.Column('names', sa.Text(), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('facets', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['plant_id'], ['plants.id'], name=op.f('fk_plant_search_documents_plant_id_plants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('plant_id', name=op.f('pk_plant_search_documents'))
     )
@@ -190,6 +191,10 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'api', 'period_start', name=op.f('uq_usage_counters_account_id'))
     )
     # ### end Alembic commands ###
+    # Case-insensitive exact-name lookups (search ranks exact matches first).
+    op.execute("CREATE INDEX ix_plants_lower_scientific_name ON plants (lower(scientific_name))")
+    op.execute("CREATE INDEX ix_plants_lower_name ON plants (lower(name))")
+    op.execute("CREATE INDEX ix_common_names_lower_name ON common_names (lower(name))")
     fulltext.create_index(op.get_bind())
 
 
