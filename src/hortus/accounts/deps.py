@@ -1,34 +1,136 @@
-"""Authentication dependencies: each API reads the key where its own document puts it."""
+"""Authentication dependencies: each API reads the key where its own document puts it.
+
+* Pl@ntNet (``/v2``): the ``api-key`` query parameter → :func:`plantnet_caller`;
+* PEAT (``/v1``): the ``Api-Key`` header (or ``api_key``, as PEAT allows) → :func:`peat_caller`;
+* Permapeople (``/api``): ``x-permapeople-key-id`` + ``x-permapeople-key-secret`` →
+  :func:`permapeople_key`, which also takes one unit of the plant-database quota.
+
+Each checks the key's exposure rules (authorized domains and IPs) and tells the CORS middleware
+(:mod:`hortus.accounts.cors`) that the request's origin may read the answer. Failures are domain
+errors (NotAuthenticated 401, Forbidden 403, QuotaExceeded 429) that each family renders.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Query, Request
 
-from hortus.accounts import service
+from hortus.accounts import quotas, service
+from hortus.accounts.exposure import check_exposure
 from hortus.accounts.models import ApiKey
-from hortus.deps import DatabaseDep
-from hortus.errors import NotAuthenticated
+from hortus.deps import DatabaseDep, SettingsDep
+from hortus.errors import NotAuthenticated, QuotaExceeded
+
+__all__ = [
+    "Caller", "PeatCallerDep", "PermapeopleKeyDep", "PlantnetCallerDep", "check_exposure",
+    "note_cors", "note_quota", "peat_caller", "permapeople_key", "plantnet_caller",
+]
 
 PERMAPEOPLE_401 = (
     "Please check your x-permapeople-key-id and x-permapeople-key-secret http headers."
 )
+PLANTNET_401 = "Invalid or missing API key: pass your private API key as the api-key parameter."
+PEAT_401 = "No valid Api-Key provided."
+
+# Keys of request.state read by the CORS middleware.
+STATE_CORS_ORIGIN = "hortus_cors_origin"
+STATE_RATE_LIMIT = "hortus_rate_limit"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the live key (its ``account`` loaded) and the account's id."""
+
+    key: ApiKey
+    account_id: int
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (``hortus serve`` runs without proxy headers: the socket's peer)."""
+    return request.client.host if request.client else ""
+
+
+def note_cors(request: Request, key: ApiKey) -> None:
+    """Let the CORS middleware answer this request's Origin (only for an exposed key)."""
+    origin = request.headers.get("origin")
+    if origin and key.expose:
+        setattr(request.state, STATE_CORS_ORIGIN, origin)
+
+
+def note_quota(request: Request, state: quotas.QuotaState) -> None:
+    """Have the response carry RateLimit headers for this state (whatever its status)."""
+    setattr(request.state, STATE_RATE_LIMIT, quotas.rate_limit_headers(state))
+
+
+def note_exceeded(request: Request, exc: QuotaExceeded) -> None:
+    """Have a 429 carry Retry-After and RateLimit headers."""
+    setattr(request.state, STATE_RATE_LIMIT, quotas.exceeded_headers(exc))
+
+
+def _admit(request: Request, db: DatabaseDep, key: ApiKey | None, message: str) -> Caller:
+    if key is None:
+        raise NotAuthenticated(message)
+    check_exposure(key=key, origin=request.headers.get("origin"), client_ip=client_ip(request))
+    note_cors(request, key)
+    if service.needs_touch(key):
+        with db.write() as session:
+            service.touch_key(session=session, key=key)
+    return Caller(key=key, account_id=key.account_id)
+
+
+def plantnet_caller(
+    request: Request,
+    db: DatabaseDep,
+    api_key: Annotated[str | None, Query(alias="api-key", description="Your private API key")]
+    = None,
+) -> Caller:
+    """The caller of a Pl@ntNet route (key in the ``api-key`` query parameter)."""
+    with db.read() as session:
+        key = service.authenticate_api_key(session=session, api_key=api_key)
+    return _admit(request, db, key, PLANTNET_401)
+
+
+def peat_caller(
+    request: Request,
+    db: DatabaseDep,
+    api_key: Annotated[str | None, Header(alias="Api-Key", description="Your API key")] = None,
+) -> Caller:
+    """The caller of a PEAT route (key in the ``Api-Key`` header, or ``api_key``)."""
+    presented = api_key or request.headers.get("api_key")
+    with db.read() as session:
+        key = service.authenticate_api_key(session=session, api_key=presented)
+    return _admit(request, db, key, PEAT_401)
 
 
 def permapeople_key(
+    request: Request,
     db: DatabaseDep,
+    settings: SettingsDep,
     x_permapeople_key_id: Annotated[str | None, Header()] = None,
     x_permapeople_key_secret: Annotated[str | None, Header()] = None,
 ) -> ApiKey:
-    """The key in Permapeople's two headers; 401 with the seed's exact body otherwise."""
+    """The key in Permapeople's two headers, having taken one unit of the daily quota.
+
+    401 with the seed's exact body when the key is missing or wrong, 403 when its exposure rules
+    refuse the request, 429 when the plant-database quota is used up.
+    """
     with db.read() as session:
         key = service.authenticate_pair(
             session=session, key_id=x_permapeople_key_id, secret=x_permapeople_key_secret
         )
-    if key is None:
-        raise NotAuthenticated(PERMAPEOPLE_401, error="not authenticated")
-    return key
+    caller = _admit(request, db, key, PERMAPEOPLE_401)
+    try:
+        state = quotas.consume(database=db, settings=settings, account_id=caller.account_id,
+                               api=quotas.API_PLANTS)
+    except QuotaExceeded as exc:
+        note_exceeded(request, exc)
+        raise
+    note_quota(request, state)
+    return caller.key
 
 
+PlantnetCallerDep = Annotated[Caller, Depends(plantnet_caller)]
+PeatCallerDep = Annotated[Caller, Depends(peat_caller)]
 PermapeopleKeyDep = Annotated[ApiKey, Depends(permapeople_key)]

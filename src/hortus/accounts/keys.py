@@ -25,7 +25,8 @@ class NewKey:
 
 def generate_key() -> NewKey:
     """A fresh key id (public) and secret (256 random bits)."""
-    return NewKey(key_id=KEY_ID_PREFIX + secrets.token_hex(10), key_secret=secrets.token_urlsafe(32))
+    return NewKey(key_id=KEY_ID_PREFIX + secrets.token_hex(10),
+                  key_secret=secrets.token_urlsafe(32))
 
 
 def hash_secret(secret: str) -> str:

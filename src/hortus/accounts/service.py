@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
+from hortus.accounts import passwords
+from hortus.accounts.exposure import (
+    origin_allowed,
+    origin_host,
+    parse_domains,
+    parse_ips,
+    stored_list,
+)
 from hortus.accounts.keys import NewKey, generate_key, hash_secret, secret_matches, split_api_key
 from hortus.accounts.models import Account, ApiKey
 from hortus.db.base import utcnow
 from hortus.errors import InvalidInput, NotFound
+
+# last_used_at is written at most this often per key, so reads stay reads.
+TOUCH_INTERVAL = timedelta(minutes=5)
 
 
 def normalise_email(email: str) -> str:
     """Lower-cased, trimmed e-mail; raises InvalidInput when it is not plausibly an address."""
     value = email.strip().lower()
     local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or len(value) > 320 or any(c.isspace() for c in value):
+    if (not at or not local or "." not in domain or len(value) > 320
+            or any(c.isspace() for c in value)):
         raise InvalidInput(f"{email!r} is not a valid e-mail address.", error="invalid email")
     return value
 
@@ -76,6 +90,146 @@ def authenticate_api_key(*, session: Session, api_key: str | None) -> ApiKey | N
     return authenticate_pair(session=session, key_id=parts[0], secret=parts[1])
 
 
+def needs_touch(key: ApiKey) -> bool:
+    """Whether the key's last use is older than TOUCH_INTERVAL (or never recorded)."""
+    return key.last_used_at is None or utcnow() - key.last_used_at >= TOUCH_INTERVAL
+
+
 def touch_key(*, session: Session, key: ApiKey) -> None:
-    """Record that the key was just used."""
-    key.last_used_at = utcnow()
+    """Record that the key was just used (skipped when it was recorded in the last minutes)."""
+    if not needs_touch(key):
+        return
+    now = utcnow()
+    session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    key.last_used_at = now
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+def sign_up(*, session: Session, email: str, password: str) -> Account:
+    """A new account with a password; InvalidInput when the e-mail is taken or the password weak."""
+    address = normalise_email(email)
+    passwords.check_strength(password, email=address)
+    if get_account(session=session, email=address) is not None:
+        raise InvalidInput(f"An account with the e-mail {address} already exists; sign in "
+                           "instead.", error="duplicate account")
+    account = Account(email=address, password_hash=passwords.hash_password(password))
+    session.add(account)
+    session.flush()
+    return account
+
+
+def set_password(*, session: Session, account: Account, password: str) -> None:
+    """Replace an account's password (strength rules apply)."""
+    passwords.check_strength(password, email=account.email)
+    account.password_hash = passwords.hash_password(password)
+    session.flush()
+
+
+def authenticate_password(*, session: Session, email: str, password: str) -> Account | None:
+    """The account for these credentials, or None. Unknown e-mails cost the same time."""
+    try:
+        account = get_account(session=session, email=email)
+    except InvalidInput:
+        account = None
+    stored = account.password_hash if account is not None else None
+    if not passwords.verify_password(password, stored) or account is None:
+        return None
+    if passwords.needs_rehash(account.password_hash or ""):
+        account.password_hash = passwords.hash_password(password)
+    return account
+
+
+def list_accounts(*, session: Session) -> list[Account]:
+    return list(session.scalars(select(Account).order_by(Account.id)))
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def list_keys(*, session: Session, account: Account, include_revoked: bool = False) -> list[ApiKey]:
+    """The account's keys, newest first."""
+    query = select(ApiKey).where(ApiKey.account_id == account.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc())))
+
+
+def get_own_key(*, session: Session, account: Account, key_id: str) -> ApiKey:
+    """The account's live key ``key_id``; NotFound for unknown, revoked or another's key.
+
+    Another account's key gets the same answer as an unknown one, so ids cannot be probed.
+    """
+    key = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    if key is None or key.account_id != account.id or key.revoked_at is not None:
+        raise NotFound(f"You have no active API key {key_id[:64]!r}.", error="unknown key")
+    return key
+
+
+def revoke_key(*, session: Session, account: Account, key_id: str) -> ApiKey:
+    """Revoke a key: it stops working at once, for every API."""
+    key = get_own_key(session=session, account=account, key_id=key_id)
+    key.revoked_at = utcnow()
+    session.flush()
+    return key
+
+
+def rotate_key(*, session: Session, account: Account, key_id: str) -> NewKey:
+    """A new key with the old one's label and exposure settings; the old one is revoked."""
+    old = get_own_key(session=session, account=account, key_id=key_id)
+    old.revoked_at = utcnow()
+    new = create_key(session=session, account=account, label=old.label)
+    replacement = session.scalar(select(ApiKey).where(ApiKey.key_id == new.key_id))
+    assert replacement is not None
+    replacement.expose = old.expose
+    replacement.authorized_domains = old.authorized_domains
+    replacement.authorized_ips = old.authorized_ips
+    session.flush()
+    return new
+
+
+def set_exposure(*, session: Session, account: Account, key_id: str, expose: bool,
+                 domains: str, ips: str) -> ApiKey:
+    """Save a key's "expose my API key" switch and its authorized domains and IPs.
+
+    Both lists are validated before anything changes; InvalidInput names every bad line.
+    """
+    key = get_own_key(session=session, account=account, key_id=key_id)
+    problems: list[str] = []
+    parsed: dict[str, list[str]] = {}
+    for name, text, parse in (("domains", domains, parse_domains), ("ips", ips, parse_ips)):
+        try:
+            parsed[name] = parse(text)
+        except InvalidInput as exc:
+            problems.append(exc.message)
+    if problems:
+        raise InvalidInput(" ".join(problems), error="invalid exposure")
+    key.expose = expose
+    key.authorized_domains = "\n".join(parsed["domains"])
+    key.authorized_ips = "\n".join(parsed["ips"])
+    session.flush()
+    return key
+
+
+def key_exposure(key: ApiKey) -> dict[str, object]:
+    """A key's exposure settings as lists (Pl@ntNet's ``security`` object, in our words)."""
+    return {"expose": bool(key.expose), "domains": stored_list(key.authorized_domains),
+            "ips": stored_list(key.authorized_ips)}
+
+
+def exposed_origin_allowed(*, session: Session, origin: str) -> bool:
+    """Whether some live exposed key authorizes this origin (CORS preflights for header keys)."""
+    parsed = origin_host(origin)
+    if parsed is None:
+        return False
+    host = parsed[0]
+    # Narrow in SQL by the host's last label, then check each candidate exactly.
+    tail = host.rsplit(".", 1)[-1].replace("%", "").replace("_", "")
+    candidates = session.scalars(
+        select(ApiKey.authorized_domains).where(
+            ApiKey.expose.is_(True), ApiKey.revoked_at.is_(None),
+            ApiKey.authorized_domains.contains(tail, autoescape=True),
+        )
+    )
+    return any(origin_allowed(stored_list(text), origin) for text in candidates)

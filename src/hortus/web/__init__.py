@@ -1,0 +1,18 @@
+"""Server-rendered pages for people (sign up, sign in, API key settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def install(app: FastAPI) -> None:
+    """Mount the pages and their static files on the app."""
+    from hortus.web.router import router
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(router)

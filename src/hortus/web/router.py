@@ -1,0 +1,258 @@
+"""Pages for people: sign up, sign in, sign out, and the API key settings page.
+
+Thin handlers: they check the CSRF token, call the accounts services, and render a template.
+Every form POST is refused (403 page, nothing saved) when its CSRF token does not belong to the
+visitor's session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from hortus.accounts import quotas, service, sessions
+from hortus.accounts.keys import NewKey
+from hortus.accounts.models import Account
+from hortus.deps import DatabaseDep, SettingsDep
+from hortus.errors import HortusError, InvalidInput
+from hortus.web import security
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+SETTINGS_PATH = "/settings/api-key"
+NOTICES = {
+    "revoked": "The key was revoked: it no longer works for any API.",
+    "exposure-saved": "The exposure settings were saved.",
+    "welcome": "Your account is ready. Generate a key to start using the APIs.",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class Visit:
+    """The visitor of one page: their session token, and their account when signed in."""
+
+    request: Request
+    secret: bytes
+    token: str
+    account: Account | None
+    set_cookie: bool = False
+
+    @property
+    def csrf(self) -> str:
+        return security.csrf_token(self.secret, self.token)
+
+    def switch_token(self, token: str) -> None:
+        """Use a new session token from now on (sign-in, sign-out)."""
+        self.token = token
+        self.set_cookie = True
+
+
+def visit(request: Request, db: DatabaseDep) -> Visit:
+    secret = security.secret_for(request)
+    token = security.unsign_token(secret, request.cookies.get(security.COOKIE_NAME))
+    if token is None:
+        return Visit(request=request, secret=secret, token=sessions.new_token(), account=None,
+                     set_cookie=True)
+    with db.read() as session:
+        account = sessions.account_for_token(session=session, token=token)
+    return Visit(request=request, secret=secret, token=token, account=account)
+
+
+VisitDep = Annotated[Visit, Depends(visit)]
+
+
+def _finish(visit: Visit, response: Response) -> Response:
+    if visit.set_cookie:
+        security.set_session_cookie(visit.request, response, visit.secret, visit.token)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def render(visit: Visit, template: str, status: int = 200, **context: Any) -> Response:
+    context.update(account=visit.account, csrf_token=visit.csrf)
+    response = TEMPLATES.TemplateResponse(visit.request, template, context, status_code=status)
+    return _finish(visit, response)
+
+
+def redirect(visit: Visit, url: str) -> Response:
+    return _finish(visit, RedirectResponse(url, status_code=303))
+
+
+def _safe_next(value: str | None) -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return SETTINGS_PATH
+
+
+def _csrf_refused(visit: Visit, presented: str) -> Response | None:
+    if security.csrf_valid(visit.secret, visit.token, presented):
+        return None
+    return render(visit, "error.html", status=403, title="Form expired",
+                  message="This form could not be verified: it has expired, was opened in another "
+                          "session, or did not come from this site. Nothing was saved. Reload "
+                          "the page and try again.")
+
+
+Text = Annotated[str, Form()]
+
+
+@router.get("/signup")
+def signup_page(visit: VisitDep) -> Response:
+    if visit.account is not None:
+        return redirect(visit, SETTINGS_PATH)
+    return render(visit, "signup.html", email="", errors=[])
+
+
+@router.post("/signup")
+def signup(visit: VisitDep, db: DatabaseDep, email: Text = "", password: Text = "",
+           password_confirm: Text = "", csrf_token: Text = "") -> Response:
+    if (refused := _csrf_refused(visit, csrf_token)) is not None:
+        return refused
+    try:
+        if password != password_confirm:
+            raise InvalidInput("The two passwords differ.", error="password mismatch")
+        with db.write() as session:
+            account = service.sign_up(session=session, email=email, password=password)
+            token = sessions.new_token()
+            sessions.open_session(session=session, account=account, token=token)
+    except HortusError as exc:
+        return render(visit, "signup.html", status=400, email=email[:320], errors=[exc.message])
+    visit.switch_token(token)
+    return redirect(visit, f"{SETTINGS_PATH}?notice=welcome")
+
+
+@router.get("/login")
+def login_page(visit: VisitDep, next: str | None = None) -> Response:
+    if visit.account is not None:
+        return redirect(visit, _safe_next(next))
+    return render(visit, "login.html", email="", errors=[], next=_safe_next(next))
+
+
+@router.post("/login")
+def login(visit: VisitDep, db: DatabaseDep, email: Text = "", password: Text = "",
+          next: Text = "", csrf_token: Text = "") -> Response:
+    if (refused := _csrf_refused(visit, csrf_token)) is not None:
+        return refused
+    with db.write() as session:
+        account = service.authenticate_password(session=session, email=email, password=password)
+        if account is not None:
+            sessions.close_session(session=session, token=visit.token)
+            token = sessions.new_token()
+            sessions.open_session(session=session, account=account, token=token)
+    if account is None:
+        return render(visit, "login.html", status=400, email=email[:320], next=_safe_next(next),
+                      errors=["The e-mail address or the password is wrong."])
+    visit.switch_token(token)
+    return redirect(visit, _safe_next(next))
+
+
+@router.post("/logout")
+def logout(visit: VisitDep, db: DatabaseDep, csrf_token: Text = "") -> Response:
+    if (refused := _csrf_refused(visit, csrf_token)) is not None:
+        return refused
+    with db.write() as session:
+        sessions.close_session(session=session, token=visit.token)
+    visit.switch_token(sessions.new_token())
+    return redirect(visit, "/login")
+
+
+def _settings_page(visit: Visit, db: DatabaseDep, settings: SettingsDep, *, status: int = 200,
+                   new_key: NewKey | None = None, notice: str | None = None,
+                   errors: dict[str, list[str]] | None = None,
+                   drafts: dict[str, dict[str, Any]] | None = None) -> Response:
+    assert visit.account is not None
+    with db.read() as session:
+        keys = service.list_keys(session=session, account=visit.account)
+        usage = quotas.usage_summary(session=session, settings=settings,
+                                     account_id=visit.account.id)
+    return render(visit, "api_key.html", status=status, keys=keys, usage=usage,
+                  new_key=new_key, notice=NOTICES.get(notice or ""), errors=errors or {},
+                  drafts=drafts or {}, exposure=service.key_exposure)
+
+
+def _login_first(visit: Visit) -> Response:
+    return redirect(visit, f"/login?next={SETTINGS_PATH}")
+
+
+@router.get(SETTINGS_PATH)
+def settings_page(visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
+                  notice: str | None = None) -> Response:
+    if visit.account is None:
+        return _login_first(visit)
+    return _settings_page(visit, db, settings, notice=notice)
+
+
+@router.post(f"{SETTINGS_PATH}/generate")
+def generate_key(visit: VisitDep, db: DatabaseDep, settings: SettingsDep, label: Text = "",
+                 csrf_token: Text = "") -> Response:
+    if visit.account is None:
+        return _login_first(visit)
+    if (refused := _csrf_refused(visit, csrf_token)) is not None:
+        return refused
+    with db.write() as session:
+        new = service.create_key(session=session, account=visit.account,
+                                 label=label.strip()[:200] or None)
+    return _settings_page(visit, db, settings, new_key=new)
+
+
+@router.post(SETTINGS_PATH + "/{key_id}/rotate")
+def rotate_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
+               csrf_token: Text = "") -> Response:
+    if visit.account is None:
+        return _login_first(visit)
+    if (refused := _csrf_refused(visit, csrf_token)) is not None:
+        return refused
+    try:
+        with db.write() as session:
+            new = service.rotate_key(session=session, account=visit.account, key_id=key_id)
+    except HortusError as exc:
+        return _settings_page(visit, db, settings, status=exc.status,
+                              errors={key_id: [exc.message]})
+    return _settings_page(visit, db, settings, new_key=new)
+
+
+@router.post(SETTINGS_PATH + "/{key_id}/revoke")
+def revoke_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
+               csrf_token: Text = "") -> Response:
+    if visit.account is None:
+        return _login_first(visit)
+    if (refused := _csrf_refused(visit, csrf_token)) is not None:
+        return refused
+    try:
+        with db.write() as session:
+            service.revoke_key(session=session, account=visit.account, key_id=key_id)
+    except HortusError as exc:
+        return _settings_page(visit, db, settings, status=exc.status,
+                              errors={key_id: [exc.message]})
+    return redirect(visit, f"{SETTINGS_PATH}?notice=revoked")
+
+
+@router.post(SETTINGS_PATH + "/{key_id}/exposure")
+def save_exposure(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
+                  expose: Text = "", domains: Text = "", ips: Text = "",
+                  csrf_token: Text = "") -> Response:
+    if visit.account is None:
+        return _login_first(visit)
+    if (refused := _csrf_refused(visit, csrf_token)) is not None:
+        return refused
+    try:
+        with db.write() as session:
+            service.set_exposure(session=session, account=visit.account, key_id=key_id,
+                                 expose=expose == "on", domains=domains, ips=ips)
+    except HortusError as exc:
+        draft = {"expose": expose == "on", "domains": domains, "ips": ips}
+        return _settings_page(visit, db, settings, status=exc.status,
+                              errors={key_id: [exc.message]}, drafts={key_id: draft})
+    return redirect(visit, f"{SETTINGS_PATH}?notice=exposure-saved#key-{key_id}")

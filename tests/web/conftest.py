@@ -1,0 +1,28 @@
+"""Web fixtures: the app over TestClient (the browser tests start a live server)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+# The accounts tests' helpers (make_settings, make_key, LiveServer) serve here too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "accounts"))
+from accounts_support import make_settings  # noqa: E402
+
+from hortus.app import create_app  # noqa: E402
+
+
+@pytest.fixture
+def web_app(tmp_path: Path) -> FastAPI:
+    return create_app(make_settings(tmp_path / "data"))
+
+
+@pytest.fixture
+def web_client(web_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(web_app, follow_redirects=False) as client:
+        yield client
