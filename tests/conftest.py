@@ -57,6 +57,13 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One models directory for the session: the backbone is converted into it once, on first
+    use. Tests that train projects give themselves their own."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database migrated and seeded once; each test gets a copy."""
     data_dir = tmp_path_factory.mktemp("template")
@@ -64,21 +71,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir / "hortus.db"
 
 
-def _sqlite_settings(tmp_path: Path, template: Path) -> Settings:
+def _sqlite_settings(tmp_path: Path, template: Path, models_dir: Path) -> Settings:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     shutil.copy(template, data_dir / "hortus.db")
-    return Settings(data_dir=data_dir, environment="test")
+    return Settings(data_dir=data_dir, environment="test", models_dir=models_dir,
+                    warm_up_engine=False)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, sqlite_template: Path) -> Settings:
+def settings(tmp_path: Path, sqlite_template: Path, shared_models_dir: Path) -> Settings:
     """Settings on a fresh data directory holding a seeded SQLite database."""
-    return _sqlite_settings(tmp_path, sqlite_template)
+    return _sqlite_settings(tmp_path, sqlite_template, shared_models_dir)
 
 
 @pytest.fixture
-def postgres_settings(tmp_path: Path) -> Iterator[Settings]:
+def postgres_settings(tmp_path: Path, shared_models_dir: Path) -> Iterator[Settings]:
     """Settings on a throwaway schema of the local PostgreSQL server (skips when none)."""
     if not POSTGRES_AVAILABLE:
         pytest.skip("no PostgreSQL server reachable at " + POSTGRES_URL)
@@ -88,7 +96,8 @@ def postgres_settings(tmp_path: Path) -> Iterator[Settings]:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     data_dir = tmp_path / "data"
-    yield Settings(data_dir=data_dir, database_url=url, environment="test")
+    yield Settings(data_dir=data_dir, database_url=url, environment="test",
+                   models_dir=shared_models_dir, warm_up_engine=False)
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()

@@ -13,6 +13,7 @@ from hortus.accounts.cors import ExposureCorsMiddleware
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
 from hortus.families import install_error_handlers, register_family
+from hortus.inference import Inference
 from hortus.plants import router as plants_router
 
 
@@ -23,9 +24,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = prepare_database(settings, seed=True)
+        app.state.inference = Inference(settings)
+        if settings.warm_up_engine:
+            app.state.inference.warm_up()
         try:
             yield
         finally:
+            app.state.inference.shutdown()
             app.state.database.dispose()
 
     app = FastAPI(

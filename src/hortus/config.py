@@ -31,8 +31,14 @@ class Settings(BaseSettings):
         default=True, description="Load the packaged starter knowledge base on first start."
     )
     # Vision engine
+    models_dir: Path = Field(
+        default=Path(""), description="Backbone and trained projects; default: data_dir/models."
+    )
     inference_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     inference_workers: int = Field(default=2, ge=1, le=64, description="Concurrent inferences per process.")
+    warm_up_engine: bool = Field(
+        default=True, description="Load the vision engine in the background at start-up."
+    )
     # Quotas (defaults; per-account overrides live in the database)
     identify_per_day: int = Field(default=500, ge=0)
     analysis_per_month: int = Field(default=5000, ge=0)
@@ -51,9 +57,10 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hortus.db'}"
 
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
+    def model_post_init(self, _context: object) -> None:
+        if self.models_dir == Path(""):
+            self.models_dir = self.data_dir / "models"
+        self.models_dir = self.models_dir.expanduser().resolve()
 
     @property
     def media_dir(self) -> Path:
