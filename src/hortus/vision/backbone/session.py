@@ -1,0 +1,169 @@
+"""A backbone on ONNX Runtime: preprocessing from its manifest, one forward pass, two outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from hortus.vision.backbone.manifest import (
+    BackboneError,
+    BackboneManifest,
+    read_manifest,
+    sha256_file,
+)
+from hortus.vision.decode import DecodedImage
+
+
+@dataclass(frozen=True)
+class BackboneOutput:
+    """Raw outputs of one forward pass over a batch of ``n`` images."""
+
+    embeddings: np.ndarray  # float32 [n, D], not L2-normalised
+    logits: np.ndarray | None  # float32 [n, C] (ImageNet logits), when the backbone has them
+
+
+def centre_crop_box(width: int, height: int, resize_short: int, crop: int) -> tuple[float, ...]:
+    """Source box kept by "resize the short side to ``resize_short``, centre crop ``crop``".
+
+    Resizing only that box straight to ``crop x crop`` equals resize-then-crop without
+    materialising the intermediate image.
+    """
+    scale = resize_short / min(width, height)
+    resized_w, resized_h = round(width * scale), round(height * scale)
+    left = (resized_w - crop) // 2
+    top = (resized_h - crop) // 2
+    sx, sy = width / resized_w, height / resized_h
+    return (left * sx, top * sy, (left + crop) * sx, (top + crop) * sy)
+
+
+def preprocess_rgb(
+    rgb: np.ndarray,
+    *,
+    resize_short: int,
+    input_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    hflip: bool = False,
+) -> np.ndarray:
+    """HxWx3 uint8 RGB -> float32 ``[3, S, S]``: resize short side, centre crop, ``(x-mean)/std``.
+
+    Resampling is Pillow's antialiased bilinear. ``hflip`` mirrors the crop left-right.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected HxWx3 uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    height, width = rgb.shape[:2]
+    image = Image.fromarray(rgb)
+    box = centre_crop_box(width, height, resize_short, input_size)
+    crop = image.resize((input_size, input_size), Image.Resampling.BILINEAR, box=box)
+    pixels = np.asarray(crop, dtype=np.float32)
+    if hflip:
+        pixels = pixels[:, ::-1]
+    pixels = (pixels - np.asarray(mean, np.float32)) * (1.0 / np.asarray(std, np.float32))
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+class Backbone:
+    """An image backbone loaded from a directory holding ``manifest.json`` and its ONNX file."""
+
+    def __init__(
+        self, manifest: BackboneManifest, session: ort.InferenceSession, labels: list[str] | None
+    ) -> None:
+        self.manifest = manifest
+        self.session = session
+        self.labels = labels
+        self._outputs = [manifest.embedding_output]
+        if manifest.logits_output is not None:
+            self._outputs.append(manifest.logits_output)
+
+    @classmethod
+    def load(cls, model_dir: Path, *, threads: int = 1) -> Backbone:
+        """Load a backbone, verifying the model's sha256 against the manifest.
+
+        ONNX Runtime runs with ``threads`` intra-op threads, one inter-op thread and sequential
+        execution, so several processes can share the cores predictably.
+        """
+        model_dir = Path(model_dir)
+        manifest = read_manifest(model_dir)
+        model_path = model_dir / manifest.file
+        if not model_path.is_file():
+            raise BackboneError(f"model file {model_path} is missing")
+        digest = sha256_file(model_path)
+        if digest != manifest.sha256:
+            raise BackboneError(
+                f"checksum mismatch for {model_path}: {digest} != manifest {manifest.sha256}"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(
+            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        _check_io(session, manifest)
+        labels = _read_labels(model_dir, manifest)
+        return cls(manifest, session, labels)
+
+    def preprocess(self, image: DecodedImage, *, hflip: bool = False) -> np.ndarray:
+        """Decoded image -> float32 ``[3, S, S]`` as this backbone's manifest prescribes."""
+        m = self.manifest
+        return preprocess_rgb(
+            image.rgb,
+            resize_short=m.resize_short,
+            input_size=m.input_size,
+            mean=m.mean,
+            std=m.std,
+            hflip=hflip,
+        )
+
+    def forward(self, batch: np.ndarray) -> BackboneOutput:
+        """Run one forward pass over float32 ``[n, 3, S, S]``."""
+        size = self.manifest.input_size
+        if batch.ndim != 4 or batch.shape[1:] != (3, size, size):
+            raise ValueError(f"expected a batch [n, 3, {size}, {size}], got {batch.shape}")
+        feed = {self.manifest.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        results = self.session.run(self._outputs, feed)
+        embeddings = np.asarray(results[0], dtype=np.float32)
+        logits = np.asarray(results[1], dtype=np.float32) if len(results) > 1 else None
+        return BackboneOutput(embeddings=embeddings, logits=logits)
+
+    def embed(self, images: Sequence[DecodedImage]) -> BackboneOutput:
+        """Preprocess and forward a batch of decoded images (an empty batch gives empty arrays)."""
+        if not images:
+            size = self.manifest.input_size
+            return self.forward(np.zeros((0, 3, size, size), np.float32))
+        return self.forward(np.stack([self.preprocess(image) for image in images]))
+
+
+def _check_io(session: ort.InferenceSession, manifest: BackboneManifest) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    if manifest.input_name not in inputs:
+        raise BackboneError(f"model has no input {manifest.input_name!r} (has {sorted(inputs)})")
+    for name in (manifest.embedding_output, manifest.logits_output):
+        if name is not None and name not in outputs:
+            raise BackboneError(f"model has no output {name!r} (has {sorted(outputs)})")
+    width = outputs[manifest.embedding_output].shape[-1]
+    if isinstance(width, int) and width != manifest.embedding_size:
+        raise BackboneError(
+            f"embedding output is {width}-d, manifest says {manifest.embedding_size}"
+        )
+
+
+def _read_labels(model_dir: Path, manifest: BackboneManifest) -> list[str] | None:
+    if manifest.labels_file is None:
+        return None
+    path = model_dir / manifest.labels_file
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BackboneError(f"unreadable labels file {path}: {exc}") from exc
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise BackboneError(f"{path} must be a JSON list of strings")
+    return labels

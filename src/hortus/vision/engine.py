@@ -1,0 +1,235 @@
+"""The vision facade used by the API services: decode, embed once, then ask each project.
+
+Paths and bytes in, arrays and dataclasses out; no HTTP, SQL or settings here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hortus.vision.artifacts import (
+    ArtifactError,
+    ProjectArtifacts,
+    find_active_projects,
+    load_project,
+)
+from hortus.vision.heads import softmax
+from hortus.vision.media import reference_media_path
+from hortus.vision.views import TEST_VIEWS, VIEWS, view_input
+
+log = logging.getLogger(__name__)
+
+PACKAGED_DIR = Path(__file__).resolve().parent / "packaged"
+PACKAGED_PROJECTS_DIR = PACKAGED_DIR / "projects"
+
+__all__ = [
+    "PACKAGED_DIR",
+    "PACKAGED_PROJECTS_DIR",
+    "ClassInfo",
+    "Prediction",
+    "ProjectModel",
+    "ReferencePhoto",
+    "VisionEngine",
+    "reference_media_path",
+]
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """One class of a project: training folder name, Hortus name (species / EPPO code), extras."""
+
+    index: int
+    label: str
+    name: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReferencePhoto:
+    """A training photo similar to the query, with its credits (media may be absent)."""
+
+    sha256: str
+    label: str
+    similarity: float
+    author: str | None
+    licence: str | None
+    citation: str | None
+    date: str | None
+    organ: str | None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Calibrated probabilities ``[n, C]``, open-set scores ``[n]`` and the rejection verdict."""
+
+    probabilities: np.ndarray
+    known_scores: np.ndarray
+    threshold: float
+    rejected: np.ndarray
+
+
+class ProjectModel:
+    """One trained project (its active version): head, calibration, open-set rule, references."""
+
+    def __init__(self, artifacts: ProjectArtifacts) -> None:
+        self._artifacts = artifacts
+        self.name = artifacts.name
+        self.task = artifacts.task
+        self.version = artifacts.version
+        self.metrics = artifacts.metrics
+        self.recipe = dict(artifacts.recipe)
+        self.path = artifacts.path
+        self.backbone_sha256 = str(artifacts.backbone.get("sha256", ""))
+        self.classes = [
+            ClassInfo(index=i, label=c.label, name=c.name, extra=dict(c.extra))
+            for i, c in enumerate(artifacts.classes)
+        ]
+        self._head = artifacts.head
+        self._rule = artifacts.rule
+        self._index = artifacts.index
+
+    @property
+    def threshold(self) -> float:
+        """Open-set threshold: a photo whose known-score is below it is rejected."""
+        return self._rule.threshold
+
+    def predict(self, embeddings: np.ndarray) -> Prediction:
+        """Predict from raw backbone embeddings ``[n, D]`` (normalised inside)."""
+        features = self._head.features(embeddings)
+        probabilities = softmax(self._head.logits_from_features(features), self._head.temperature)
+        similarities = (
+            self._index.similarities(features) if len(self._index) else np.zeros((len(features), 1))
+        )
+        scores = self._rule.scores(similarities, probabilities).astype(np.float32)
+        return Prediction(probabilities, scores, self._rule.threshold, self._rule.rejected(scores))
+
+    def similar_references(
+        self, embedding: np.ndarray, class_index: int, k: int = 3
+    ) -> list[ReferencePhoto]:
+        """The ``k`` training photos of ``class_index`` most similar to one raw embedding."""
+        feature = self._head.features(np.asarray(embedding).reshape(1, -1))
+        return [
+            ReferencePhoto(
+                sha256=r.sha256,
+                label=self.classes[r.label_index].label,
+                similarity=r.similarity,
+                author=r.author,
+                licence=r.licence,
+                citation=r.citation,
+                date=r.date,
+                organ=r.organ,
+            )
+            for r in self._index.nearest(feature, class_index, k)
+        ]
+
+
+class VisionEngine:
+    """Backbone + every project's active model; thread-safe for concurrent predictions."""
+
+    def __init__(
+        self,
+        backbone,
+        models_dir: Path,
+        project_roots: Sequence[Path],
+        views: Sequence[str] = TEST_VIEWS,
+    ) -> None:
+        self.backbone = backbone
+        self.models_dir = Path(models_dir)
+        self.project_roots = [Path(p) for p in project_roots]
+        self.views = tuple(views)
+        self.load_errors: dict[str, str] = {}
+        self._projects: dict[str, ProjectModel] = {}
+        self.reload()
+
+    @classmethod
+    def load(
+        cls,
+        models_dir: Path,
+        *,
+        threads: int = 1,
+        extra_project_dirs: Sequence[Path] = (PACKAGED_PROJECTS_DIR,),
+        backbone_dir: Path | None = None,
+    ) -> VisionEngine:
+        """Prepare the backbone if missing, then load every project's ACTIVE version.
+
+        Projects under ``models_dir/projects`` win over same-named ones in
+        ``extra_project_dirs`` (each a folder of ``<name>/ACTIVE`` project dirs).
+        """
+        from hortus.vision.backbone import Backbone, prepare_backbone
+
+        backbone = Backbone.load(
+            backbone_dir or prepare_backbone(Path(models_dir)), threads=threads
+        )
+        roots = [Path(models_dir) / "projects", *extra_project_dirs]
+        return cls(backbone, models_dir, roots)
+
+    def reload(self) -> None:
+        """Re-read the active version of every project (after ``train`` or an activation)."""
+        projects: dict[str, ProjectModel] = {}
+        errors: dict[str, str] = {}
+        backbone_sha = getattr(getattr(self.backbone, "manifest", None), "sha256", None)
+        for name, version_dir in find_active_projects(self.project_roots).items():
+            try:
+                model = ProjectModel(load_project(version_dir))
+            except ArtifactError as exc:
+                log.error("project %s not loaded: %s", name, exc)
+                errors[name] = str(exc)
+                continue
+            if backbone_sha and model.backbone_sha256 and model.backbone_sha256 != backbone_sha:
+                log.warning(
+                    "project %s was trained on another backbone (%s, now %s)",
+                    name,
+                    model.backbone_sha256[:12],
+                    backbone_sha[:12],
+                )
+            projects[name] = model
+        self._projects, self.load_errors = projects, errors
+
+    def decode(self, data: bytes):
+        """Decode photo bytes (raises ``ImageDecodeError``)."""
+        from hortus.vision.decode import decode_image
+
+        return decode_image(data)
+
+    def embed(self, images: Sequence):
+        """One batched forward pass; embeddings and logits averaged over the engine's views.
+
+        By default each image is seen as is and mirrored (the views the heads were
+        calibrated with), so ``embeddings[i]`` is the mean of two raw embeddings.
+        """
+        from hortus.vision.backbone import BackboneOutput
+
+        images = list(images)
+        if not images:
+            size = int(getattr(self.backbone.manifest, "embedding_size", 0))
+            return BackboneOutput(embeddings=np.zeros((0, size), np.float32), logits=None)
+        batch = np.stack(
+            [view_input(self.backbone, im, VIEWS[v]) for im in images for v in self.views]
+        )
+        output = self.backbone.forward(batch)
+        v = len(self.views)
+        embeddings = output.embeddings.reshape(len(images), v, -1).mean(axis=1).astype(np.float32)
+        logits = None
+        if output.logits is not None:
+            logits = output.logits.reshape(len(images), v, -1).mean(axis=1).astype(np.float32)
+        return BackboneOutput(embeddings=embeddings, logits=logits)
+
+    def projects(self, task: str | None = None) -> list[ProjectModel]:
+        """Loaded projects (optionally of one task), sorted by name."""
+        return [p for _, p in sorted(self._projects.items()) if task is None or p.task == task]
+
+    def project(self, name: str) -> ProjectModel:
+        """One loaded project (``KeyError`` when unknown)."""
+        return self._projects[name]
+
+    def imagenet_top(self, logits: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most probable ImageNet classes (softmax of one logits vector)."""
+        probs = softmax(np.asarray(logits, dtype=np.float32).reshape(1, -1))[0]
+        labels = list(self.backbone.labels)
+        order = np.argsort(-probs, kind="stable")[:k]
+        return [(labels[i] if i < len(labels) else str(i), float(probs[i])) for i in order]

@@ -1,0 +1,106 @@
+"""Open-set scoring: "one of my classes" versus "something else" (another plant, not a plant).
+
+The score is a *familiarity*: higher means the photo looks like the training photos.
+
+* ``knn``: mean cosine similarity of the photo's normalised embedding to its ``k`` nearest
+  reference photos (any class). Deep-kNN style out-of-distribution detection: it needs no
+  negative examples and does not trust an over-confident softmax.
+* ``msp``: maximum calibrated class probability.
+* ``knn_msp``: ``knn + weight * msp``, both in ``[0, 1]``-ish ranges.
+
+The threshold is chosen on held-out photos of the known classes (scored against references
+that exclude them) so that a fraction ``keep`` of them is accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SCORE_METHODS = ("knn", "msp", "knn_msp")
+
+
+def knn_similarity(similarities: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the ``k`` largest values of each row of a similarity matrix ``[n, N]``."""
+    sims = np.atleast_2d(np.asarray(similarities, dtype=np.float32))
+    k = max(1, min(int(k), sims.shape[1]))
+    top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+    return top.mean(axis=1)
+
+
+@dataclass(frozen=True)
+class OpenSetRule:
+    """How to compute the known-score, and the threshold under which a photo is rejected."""
+
+    method: str = "knn"
+    k: int = 3
+    msp_weight: float = 0.0
+    threshold: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        if self.method not in SCORE_METHODS:
+            raise ValueError(f"unknown open-set method {self.method!r}")
+
+    def scores(self, similarities: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        """Known-scores from reference similarities ``[n, N]`` and probabilities ``[n, C]``."""
+        msp = np.asarray(probabilities, dtype=np.float32).max(axis=1)
+        if self.method == "msp":
+            return msp
+        knn = knn_similarity(similarities, self.k)
+        if self.method == "knn":
+            return knn
+        return knn + np.float32(self.msp_weight) * msp
+
+    def rejected(self, scores: np.ndarray) -> np.ndarray:
+        """True where a score falls below the threshold."""
+        return np.asarray(scores) < self.threshold
+
+    def with_threshold(self, threshold: float) -> OpenSetRule:
+        """A copy with another threshold."""
+        return OpenSetRule(self.method, self.k, self.msp_weight, float(threshold))
+
+    def to_json(self) -> dict[str, float | int | str]:
+        """Plain JSON form (stored in the model manifest)."""
+        return {
+            "method": self.method,
+            "k": self.k,
+            "msp_weight": self.msp_weight,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> OpenSetRule:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            str(data["method"]), int(data["k"]), float(data["msp_weight"]), float(data["threshold"])
+        )
+
+
+def choose_threshold(known_scores: np.ndarray, keep: float = 0.95) -> float:
+    """Largest threshold that still accepts at least ``keep`` of ``known_scores``.
+
+    A photo is accepted when ``score >= threshold``; with ``n`` scores, at least
+    ``ceil(keep * n)`` of them are at or above the returned value.
+    """
+    scores = np.sort(np.asarray(known_scores, dtype=np.float64))
+    if scores.size == 0:
+        return float("-inf")
+    if not 0.0 < keep <= 1.0:
+        raise ValueError("keep must be in (0, 1]")
+    accepted = int(np.ceil(keep * scores.size - 1e-9))
+    return float(scores[scores.size - accepted])
+
+
+def auroc(known_scores: np.ndarray, unknown_scores: np.ndarray) -> float:
+    """Probability that a known photo scores higher than an unknown one (ties count half)."""
+    known = np.asarray(known_scores, dtype=np.float64)
+    unknown = np.asarray(unknown_scores, dtype=np.float64)
+    if known.size == 0 or unknown.size == 0:
+        return float("nan")
+    both = np.concatenate([known, unknown])
+    values, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
+    first_rank = np.cumsum(counts) - counts + 1  # 1-based rank of each distinct value's first copy
+    ranks = (first_rank + (counts - 1) / 2.0)[inverse]  # ties share their average rank
+    rank_sum = ranks[: known.size].sum()
+    return float((rank_sum - known.size * (known.size + 1) / 2.0) / (known.size * unknown.size))

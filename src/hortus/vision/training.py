@@ -1,0 +1,272 @@
+"""Fitting a project model from embeddings: split, head, calibration, open-set threshold, index.
+
+Everything here works on arrays ``embeddings[N, V, D]`` (N photos, V views named by
+``view_names``, D embedding size) and class indices, so it is testable on synthetic data;
+:mod:`hortus.vision.embedding` produces those arrays from photo folders.
+
+Recipe (the same for ``train`` and for every fold of ``eval --cv``):
+
+1. Stratified hold-out split of the photos (``holdout``, per class, seeded).
+2. Fit the head on the training photos' ``train_views`` (each view an extra row).
+3. On the held-out photos (embeddings averaged over ``test_views``, as at inference):
+   fit the temperature, measure accuracy, and score familiarity against an index of the
+   training photos only; the open-set threshold keeps ``keep`` of them.
+4. Refit the head on all photos (``refit_all``), keeping the temperature and threshold;
+   index all photos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from hortus.vision.evaluation import classification_metrics, summarise_folds
+from hortus.vision.heads import Head, fit_logistic, fit_mlp, fit_temperature, transform_features
+from hortus.vision.index import ReferenceIndex
+from hortus.vision.openset import OpenSetRule, choose_threshold
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters of a training run (stored in the model manifest)."""
+
+    head: str = "logistic"
+    c: float = 10.0
+    power: float = 1.0
+    mlp_hidden: int = 512
+    mlp_alpha: float = 1e-3
+    train_views: tuple[str, ...] = ("center", "hflip")
+    test_views: tuple[str, ...] = ("center", "hflip")
+    holdout: float = 0.2
+    keep: float = 0.95
+    openset_method: str = "knn"
+    openset_k: int = 3
+    openset_msp_weight: float = 0.0
+    refit_all: bool = True
+    max_references_per_class: int | None = None
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """Every view the recipe needs embedded (training first, then test-only ones)."""
+        return tuple(dict.fromkeys(self.train_views + self.test_views))
+
+    def to_json(self) -> dict:
+        """Plain JSON form."""
+        data = asdict(self)
+        data["train_views"], data["test_views"] = list(self.train_views), list(self.test_views)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Recipe:
+        """Inverse of :meth:`to_json` (unknown keys ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("train_views", "test_views"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+DEFAULT_RECIPE = Recipe()
+
+
+@dataclass
+class FittedModel:
+    """A fitted head (with temperature), open-set rule, index rows and held-out metrics."""
+
+    head: Head
+    rule: OpenSetRule
+    index_rows: np.ndarray
+    index_features: np.ndarray
+    holdout_metrics: dict = field(default_factory=dict)
+
+
+def inference_embeddings(
+    embeddings: np.ndarray, view_names: Sequence[str], recipe: Recipe
+) -> np.ndarray:
+    """Raw embeddings ``[N, D]`` averaged over the recipe's test views (as at inference)."""
+    ids = [list(view_names).index(v) for v in recipe.test_views]
+    return embeddings[:, ids, :].mean(axis=1)
+
+
+def stratified_holdout(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, held_out)``: ``round(fraction * n)`` of each class held out.
+
+    Each class with at least two photos keeps at least one on each side; a class with one
+    photo stays in training.
+    """
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        n_held = int(round(fraction * len(rows))) if len(rows) >= 2 else 0
+        n_held = min(max(n_held, 1 if len(rows) >= 2 and fraction > 0 else 0), len(rows) - 1)
+        held.extend(rows[:n_held])
+        train.extend(rows[n_held:])
+    return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """Test indices of ``folds`` stratified folds (each class dealt round-robin, seeded)."""
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        assignment[rows] = (np.arange(len(rows)) + offset) % folds
+        offset += len(rows)  # rotate so small classes do not all start at fold 0
+    return [np.flatnonzero(assignment == f) for f in range(folds)]
+
+
+def fit_head(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    view_names: Sequence[str],
+    num_classes: int,
+    recipe: Recipe,
+    seed: int,
+) -> Head:
+    """Fit the recipe's head on photos ``rows``, one training row per training view."""
+    ids = [list(view_names).index(v) for v in recipe.train_views]
+    x = embeddings[rows][:, ids, :].reshape(-1, embeddings.shape[2])
+    y = np.repeat(labels[rows], len(ids))
+    features = transform_features(x, recipe.power)
+    if recipe.head == "mlp":
+        return fit_mlp(
+            features,
+            y,
+            num_classes,
+            hidden=recipe.mlp_hidden,
+            alpha=recipe.mlp_alpha,
+            power=recipe.power,
+            seed=seed,
+        )
+    if recipe.head == "logistic":
+        return fit_logistic(features, y, num_classes, c=recipe.c, power=recipe.power)
+    raise ValueError(f"unknown head {recipe.head!r}")
+
+
+def _cap_rows(labels: np.ndarray, rows: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    if cap is None:
+        return rows
+    rng = np.random.default_rng(seed + 1)
+    kept = [rng.permutation(rows[labels[rows] == c])[:cap] for c in np.unique(labels[rows])]
+    return np.sort(np.concatenate(kept))
+
+
+def fit_project(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    view_names: Sequence[str],
+    class_labels: list[str],
+    recipe: Recipe,
+    *,
+    seed: int = 0,
+    progress: ProgressFn = _no_progress,
+) -> FittedModel:
+    """Run the recipe (see the module docstring) on ``embeddings[N, V, D]``."""
+    labels = np.asarray(labels, dtype=np.int64)
+    num_classes = len(class_labels)
+    steps = 3 if recipe.refit_all else 2
+    progress("fitting", 0, steps)
+    train, held = stratified_holdout(labels, recipe.holdout, seed)
+    head = fit_head(embeddings, labels, train, view_names, num_classes, recipe, seed)
+    progress("fitting", 1, steps)
+    test_x = inference_embeddings(embeddings, view_names, recipe)
+    features = transform_features(test_x, recipe.power)
+    rule = OpenSetRule(recipe.openset_method, recipe.openset_k, recipe.openset_msp_weight)
+    metrics: dict = {}
+    if held.size:
+        logits = head.logits_from_features(features[held])
+        temperature = fit_temperature(logits, labels[held])
+        head = head.with_temperature(temperature)
+        probs = head.probabilities(test_x[held])
+        metrics = classification_metrics(probs, labels[held], class_labels)
+        ref_rows = _cap_rows(labels, train, recipe.max_references_per_class, seed)
+        split_index = ReferenceIndex.build(
+            features[ref_rows], labels[ref_rows], [""] * len(ref_rows)
+        )
+        scores = rule.scores(split_index.similarities(features[held]), probs)
+        rule = rule.with_threshold(choose_threshold(scores, recipe.keep))
+        metrics["openset_keep"] = float((scores >= rule.threshold).mean())
+    progress("fitting", 2, steps)
+    if recipe.refit_all or not held.size:
+        everything = np.arange(len(labels))
+        head = fit_head(
+            embeddings, labels, everything, view_names, num_classes, recipe, seed
+        ).with_temperature(head.temperature)
+        progress("fitting", 3, steps)
+    index_rows = _cap_rows(labels, np.arange(len(labels)), recipe.max_references_per_class, seed)
+    return FittedModel(head, rule, index_rows, features[index_rows], metrics)
+
+
+def cross_validate(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    view_names: Sequence[str],
+    class_labels: list[str],
+    recipe: Recipe,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    progress: ProgressFn = _no_progress,
+) -> dict:
+    """Stratified k-fold CV, fitting with :func:`fit_project` inside each fold.
+
+    All views of a photo stay in that photo's fold. Returns ``{"folds": [...], "summary":
+    {metric: {mean, std}}, ...}`` with the mean metrics also at the top level.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    test_x = inference_embeddings(embeddings, view_names, recipe)
+    results = []
+    progress("cross-validation", 0, folds)
+    for f, test_rows in enumerate(stratified_folds(labels, folds, seed)):
+        train_rows = np.setdiff1d(np.arange(len(labels)), test_rows)
+        fitted = fit_project(
+            embeddings[train_rows],
+            labels[train_rows],
+            view_names,
+            class_labels,
+            recipe,
+            seed=seed + f,
+        )
+        probs = fitted.head.probabilities(test_x[test_rows])
+        metrics = classification_metrics(probs, labels[test_rows], class_labels)
+        index = ReferenceIndex.build(
+            fitted.index_features,
+            labels[train_rows][fitted.index_rows],
+            [""] * len(fitted.index_rows),
+        )
+        scores = fitted.rule.scores(
+            index.similarities(fitted.head.features(test_x[test_rows])), probs
+        )
+        metrics["openset_keep"] = float((scores >= fitted.rule.threshold).mean())
+        metrics["temperature"] = fitted.head.temperature
+        results.append(metrics)
+        progress("cross-validation", f + 1, folds)
+    summary = summarise_folds(
+        results, ("top1", "top5", "macro_top1", "average_k", "nll", "ece", "openset_keep")
+    )
+    out = {key: value["mean"] for key, value in summary.items()}
+    out.update(
+        {"n": int(len(labels)), "folds": results, "summary": summary, "recipe": recipe.to_json()}
+    )
+    per_class: dict[str, dict] = {}
+    for label in class_labels:
+        entries = [r["per_class"][label] for r in results if label in r["per_class"]]
+        if entries:
+            n = sum(e["n"] for e in entries)
+            per_class[label] = {"top1": sum(e["top1"] * e["n"] for e in entries) / n, "n": n}
+    out["per_class"] = per_class
+    return out
