@@ -17,13 +17,7 @@ from web_support import PASSWORD
 
 from hortus.app import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin"),
-]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = [pytest.mark.browser]
 
 # A third-party page: calls the plant database and the identification API with the key given
 # in the URL fragment, and writes what happened into #result.
@@ -71,15 +65,6 @@ def client_site() -> Iterator[int]:
     server.shutdown()
     server.server_close()
 
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_sign_up_generate_expose_and_use_from_a_browser_app(tmp_path: Path, browser,  # type: ignore[no-untyped-def]
