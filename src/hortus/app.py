@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hortus import __version__, web
-from hortus.accounts import plantnet_routes
 from hortus.accounts.cors import ExposureCorsMiddleware
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
 from hortus.families import install_error_handlers, register_family
+from hortus.identify import router as identify_router
 from hortus.inference import Inference
 from hortus.plants import router as plants_router
 
@@ -43,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     register_family(plants_router.FAMILY)
     app.include_router(plants_router.router)
-    app.include_router(plantnet_routes.router)  # /v2/subscription, /v2/quota, /v2/quota/daily
+    register_family(identify_router.FAMILY)
+    app.include_router(identify_router.router)  # Pl@ntNet v2, incl. quota and subscription
     app.add_middleware(ExposureCorsMiddleware)
     web.install(app)
     return app
