@@ -11,6 +11,7 @@ from hortus import __version__, web
 from hortus.accounts.cors import ExposureCorsMiddleware
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
+from hortus.diagnose import router as diagnose_router
 from hortus.families import install_error_handlers, register_family
 from hortus.identify import router as identify_router
 from hortus.inference import Inference
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     register_family(plants_router.FAMILY)
     app.include_router(plants_router.router)
+    register_family(diagnose_router.FAMILY)
+    app.include_router(diagnose_router.router)  # /v1: PEAT image analysis, disease catalogue
     register_family(identify_router.FAMILY)
     app.include_router(identify_router.router)  # Pl@ntNet v2, incl. quota and subscription
     app.add_middleware(ExposureCorsMiddleware)

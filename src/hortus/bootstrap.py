@@ -32,4 +32,11 @@ def prepare_database(
             loaded = load_starter(session)
         if loaded:
             logger.info("Loaded %d plants from the starter knowledge base", loaded)
+    if seed:
+        from hortus.diagnose.catalogue import load_catalogue
+
+        with database.write() as session:
+            added = load_catalogue(session)
+        if added:
+            logger.info("Loaded %d crop problems from the disease catalogue", added)
     return database

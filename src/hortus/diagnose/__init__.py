@@ -1,0 +1,1 @@
+"""Crop diagnosis: PEAT/Plantix image analysis v1 (wire format), the disease catalogue."""

@@ -1,0 +1,78 @@
+"""PEAT's "image analysis" answer, built from what the engine saw and the catalogue says.
+
+Rules where the PEAT document is silent (see docs/diagnose.md):
+
+* ``similarity`` is a whole percentage 0-100 (``round(100 * p)``), as in the document.
+* ``image_analysis`` lists the crop problems of the model that diagnosed, best first. ``rank``
+  is the class's place in that model's full ranking, where the *healthy* class also counts but
+  is not listed (it is not a problem): ranks 2, 3 ... with no rank 1 mean the leaf looks
+  healthy. The extension field ``healthy`` gives the healthy class's similarity (null when the
+  model has no healthy class).
+* ``plant_net`` lists every crop that has a diagnosis model, best first; ``name`` is the crop
+  model's name upper-cased (``BEAN``) and ``similarity`` its open-set known score as a
+  percentage (mean cosine similarity to the nearest training photos).
+* ``recognized`` / ``recognized_bool``: the model that diagnosed accepted the photo as its crop
+  (open-set score at or above its threshold). With no model able to diagnose, False.
+* ``big_enough``: the picture's shorter side (EXIF-upright) is at least ``MIN_SIDE`` pixels —
+  the backbone looks at 224x224 pixels; smaller photos are upsampled and lose detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hortus.diagnose.catalogue_service import DiseaseRef
+from hortus.diagnose.recognition import PhotoDiagnosis
+
+MIN_SIDE = 224
+
+
+def similarity(value: float) -> int:
+    """A score in [0, 1] as a whole percentage 0-100 (clipped)."""
+    return int(round(100 * min(1.0, max(0.0, float(value)))))
+
+
+def crop_label(project: str) -> str:
+    """PEAT shows crops upper-case: project ``bean`` -> ``BEAN``."""
+    return project.replace("_", " ").replace("-", " ").upper()
+
+
+def big_enough(width: int, height: int) -> bool:
+    """Is the photo large enough to judge (shorter side >= MIN_SIDE)."""
+    return min(width, height) >= MIN_SIDE
+
+
+def build_answer(*, pic_id: str, diagnosis: PhotoDiagnosis,
+                 diseases: dict[str, DiseaseRef]) -> dict[str, Any]:
+    """The answer, every field of PEAT's example plus ``healthy``.
+
+    ``diseases`` maps class names to catalogue entries; a class that maps to nothing is listed
+    under its own name with null ``peat_id``, ``eppo`` and ``scientific_name``.
+    """
+    image_analysis: list[dict[str, Any]] = []
+    healthy: int | None = None
+    for rank, cls in enumerate(diagnosis.classes, start=1):
+        if cls.healthy:
+            healthy = similarity(cls.probability)
+            continue
+        ref = diseases.get(cls.name) or DiseaseRef(peat_id=None, eppo=None, name=cls.name,
+                                                   scientific_name=None)
+        image_analysis.append({
+            "eppo": ref.eppo, "name": ref.name, "peat_id": ref.peat_id, "rank": rank,
+            "scientific_name": ref.scientific_name,
+            "similarity": similarity(cls.probability),
+        })
+    return {
+        "big_enough": big_enough(diagnosis.width, diagnosis.height),
+        "code": 200,
+        "healthy": healthy,
+        "image_analysis": image_analysis,
+        "objects_net": [{"name": name, "rank": rank, "similarity": similarity(p)}
+                        for rank, (name, p) in enumerate(diagnosis.objects, start=1)],
+        "pic_id": pic_id,
+        "plant_net": [{"name": crop_label(c.model.project), "rank": rank,
+                       "similarity": similarity(c.score)}
+                      for rank, c in enumerate(diagnosis.crops, start=1)],
+        "recognized": "True" if diagnosis.recognized else "False",
+        "recognized_bool": diagnosis.recognized,
+    }

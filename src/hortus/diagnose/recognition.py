@@ -1,0 +1,127 @@
+"""One photo through the vision engine for diagnosis: the ML half of an image analysis.
+
+Runs in the inference pool; knows the vision facade and nothing of HTTP or SQL. One decode and
+one forward pass feed everything the answer needs:
+
+* ``objects``: the backbone's own ImageNet head (PEAT's ``objects_net``);
+* ``crops``: every diagnosis model's open-set *known score* — the mean cosine similarity of the
+  photo to its nearest training photos — which is how strongly the photo looks like that crop
+  (PEAT's ``plant_net``); a crop is *recognised* when the score reaches the model's threshold;
+* ``classes``: the chosen crop model's calibrated class probabilities, best first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from hortus.vision.engine import ProjectModel, VisionEngine
+
+OBJECTS_TOP = 5
+HEALTHY = "healthy"
+
+
+@dataclass(frozen=True)
+class CropModel:
+    """A diagnosis project seen as a crop: its name, version and the crop it diagnoses."""
+
+    project: str
+    version: str
+    crop: str | None  # the crop's scientific name (classes.csv column ``crop``), if given
+
+
+@dataclass(frozen=True)
+class CropScore:
+    """How much the photo looks like one diagnosis model's crop."""
+
+    model: CropModel
+    score: float  # the open-set known score (cosine similarity for the knn rule)
+    recognized: bool  # score >= the model's threshold
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class of the chosen model: folder label, Hortus name, probability."""
+
+    label: str
+    name: str
+    probability: float
+
+    @property
+    def healthy(self) -> bool:
+        """The class of healthy plants (``healthy`` as name or folder)."""
+        return HEALTHY in (self.name.strip().lower(), self.label.strip().lower())
+
+
+@dataclass(frozen=True)
+class PhotoDiagnosis:
+    """Everything the engine says about one photo."""
+
+    width: int  # original size, EXIF-upright
+    height: int
+    format: str  # JPEG | PNG | WEBP
+    objects: list[tuple[str, float]]
+    crops: list[CropScore]  # best first
+    chosen: CropModel | None  # the model that diagnosed (None: no model could)
+    classes: list[ClassScore]  # of ``chosen``, best first
+    recognized: bool  # the chosen model accepted the photo as its crop
+
+
+def crop_of(project: ProjectModel) -> str | None:
+    """The crop a diagnosis project is for: the most common ``crop`` column of its classes."""
+    crops = Counter(c.extra.get("crop", "").strip() for c in project.classes)
+    crops.pop("", None)
+    return crops.most_common(1)[0][0] if crops else None
+
+
+def crop_models(engine: VisionEngine) -> list[CropModel]:
+    """Every loaded diagnosis project, as crops (sorted by project name)."""
+    return [CropModel(project=p.name, version=str(p.version), crop=crop_of(p))
+            for p in engine.projects("diagnose")]
+
+
+def _object_name(label: str) -> str:
+    """ImageNet labels list synonyms (``"tench, Tinca tinca"``); PEAT shows the first."""
+    return label.split(",")[0].strip()
+
+
+def diagnose_photo(engine: VisionEngine, data: bytes, *, project: str | None,
+                   diagnose: bool = True) -> PhotoDiagnosis:
+    """Decode, embed once, score every crop model, and diagnose with one of them.
+
+    ``project`` forces the model (the client named its crop); otherwise the best-scoring
+    recognised crop is chosen (the best-scoring one when none is recognised). With ``diagnose``
+    false (the client named a crop without a model) no model diagnoses. Raises the vision
+    layer's ``ImageDecodeError`` for bytes that are not a usable photo.
+    """
+    image = engine.decode(data)
+    output = engine.embed([image])
+    objects = []
+    if output.logits is not None:
+        objects = [(_object_name(name), p)
+                   for name, p in engine.imagenet_top(output.logits[0], OBJECTS_TOP)]
+    scored: list[tuple[CropScore, np.ndarray]] = []
+    for model in engine.projects("diagnose"):
+        prediction = model.predict(output.embeddings)
+        crop = CropModel(project=model.name, version=str(model.version), crop=crop_of(model))
+        scored.append((CropScore(model=crop, score=float(prediction.known_scores[0]),
+                                 recognized=not bool(prediction.rejected[0])),
+                       prediction.probabilities[0]))
+    scored.sort(key=lambda item: (item[0].recognized, item[0].score), reverse=True)
+    chosen: tuple[CropScore, np.ndarray] | None = None
+    if diagnose and scored:
+        named = [item for item in scored if item[0].model.project == project]
+        chosen = named[0] if named else scored[0] if project is None else None
+    classes: list[ClassScore] = []
+    if chosen is not None:
+        model = engine.project(chosen[0].model.project)
+        order = np.argsort(-chosen[1], kind="stable")
+        classes = [ClassScore(label=model.classes[i].label, name=model.classes[i].name,
+                              probability=float(chosen[1][i])) for i in order]
+    return PhotoDiagnosis(
+        width=image.width, height=image.height, format=image.format, objects=objects,
+        crops=[item[0] for item in scored], chosen=chosen[0].model if chosen else None,
+        classes=classes, recognized=bool(chosen and chosen[0].recognized),
+    )

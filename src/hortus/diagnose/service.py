@@ -1,0 +1,235 @@
+"""Image analysis, orchestrated: quota, crop choice, the engine, the catalogue, storage.
+
+The route checks the request and hands over the picture's bytes and the parsed metadata
+headers; this module then, in one call in the inference pool, charges the monthly quota
+(refunded when the analysis fails), chooses the crop model, asks the engine, maps the model's
+classes onto the disease catalogue, stores the picture and the answer, and returns the answer.
+No database work runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hortus.accounts import quotas
+from hortus.config import Settings
+from hortus.db import Database
+from hortus.diagnose.answer import build_answer
+from hortus.diagnose.catalogue_service import (
+    DiseaseRef,
+    crop_aliases,
+    match_crop,
+    resolve_classes,
+)
+from hortus.diagnose.metadata import AnalysisMetadata
+from hortus.diagnose.models import Analysis
+from hortus.diagnose.recognition import PhotoDiagnosis, crop_models, diagnose_photo
+from hortus.errors import InvalidInput, NotFound, QuotaExceeded
+from hortus.inference import Inference
+from hortus.vision.decode import ImageDecodeError, sniff_format
+
+logger = logging.getLogger("hortus")
+
+ANALYSES_DIR = "analyses"
+_SUFFIXES = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """PEAT's answer, and where the account's monthly quota stands after it."""
+
+    answer: dict[str, Any]
+    quota: quotas.QuotaState
+
+
+def _choose_crop(database: Database, inference: Inference,
+                 crop: str | None) -> tuple[str | None, bool]:
+    """(project to diagnose with, whether to diagnose at all) for the ``crop`` header."""
+    if not crop:
+        return None, True
+    models = crop_models(inference.engine)
+    with database.read() as session:
+        project = match_crop(crop, crop_aliases(session=session, crops=models))
+    return project, project is not None
+
+
+def _picture_path(settings: Settings, pic_id: str, image_format: str) -> Path:
+    return settings.media_dir / ANALYSES_DIR / f"{pic_id}.{_SUFFIXES.get(image_format, 'bin')}"
+
+
+_CATALOGUE_TTL = 60.0  # seconds a class -> disease mapping is reused (catalogue edits show after)
+_mapping_cache: dict[tuple[tuple[str, ...], str | None], tuple[float, dict[str, DiseaseRef]]] = {}
+
+
+def _diseases_for(database: Database, diagnosis: PhotoDiagnosis) -> dict[str, DiseaseRef]:
+    """The catalogue entries of the diagnosing model's classes (cached for a minute)."""
+    crop = diagnosis.chosen.crop if diagnosis.chosen else None
+    key = (tuple(sorted(c.name for c in diagnosis.classes)), crop)
+    cached = _mapping_cache.get(key)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < _CATALOGUE_TTL:
+        return cached[1]
+    with database.read() as session:
+        mapping = resolve_classes(session=session, names=list(key[0]), crop=crop)
+    if len(_mapping_cache) > 256:
+        _mapping_cache.clear()
+    _mapping_cache[key] = (now, mapping)
+    return mapping
+
+
+def _record(*, database: Database, settings: Settings, account_id: int, pic_id: str,
+            picture: bytes, picture_path: Path, metadata: AnalysisMetadata,
+            diagnosis: PhotoDiagnosis, answer: dict[str, Any]) -> None:
+    """Commit the analysis row (its picture is already on disk at ``picture_path``)."""
+    fields = {k: v for k, v in vars(metadata).items() if not k.startswith("_")}
+    with database.write() as session:
+        session.add(Analysis(
+            id=pic_id, account_id=account_id,
+            picture_path=str(picture_path.relative_to(settings.media_dir)),
+            picture_format=diagnosis.format, picture_bytes=len(picture),
+            width=diagnosis.width, height=diagnosis.height,
+            project=diagnosis.chosen.project if diagnosis.chosen else None,
+            project_version=diagnosis.chosen.version if diagnosis.chosen else None,
+            answer=answer, **fields,
+        ))
+
+
+def _write_picture(path: Path, picture: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(picture)
+
+
+# Takes the quota unit while the engine works (a database round trip hidden behind inference).
+_quota_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hortus-analysis-quota")
+
+
+def _analyse_now(database: Database, settings: Settings, inference: Inference, account_id: int,
+                 pic_id: str, picture: bytes, metadata: AnalysisMetadata) -> AnalysisResult:
+    """The whole analysis in one worker call: quota, crop choice, engine, catalogue, storage.
+
+    One unit of the monthly quota is taken atomically as the analysis starts, alongside the
+    engine's work; nothing is answered or stored unless it was taken (QuotaExceeded
+    otherwise), and it is given back if the analysis fails. One call, not one per step: each
+    hop between threads costs two wake-ups, which on a busy machine add milliseconds.
+    """
+    # The picture is kept under the format its bytes announce (the decoder checks them).
+    path = _picture_path(settings, pic_id, sniff_format(picture) or "bin")
+
+    def take_unit_and_keep_picture() -> quotas.QuotaState:
+        state = quotas.consume(database=database, settings=settings, account_id=account_id,
+                               api=quotas.API_ANALYSIS)
+        try:
+            _write_picture(path, picture)
+        except BaseException:
+            _refund(database, settings, account_id)
+            raise
+        return state
+
+    if _recently_spent(account_id):  # refuse before the engine runs, not after
+        charge: Future[quotas.QuotaState] = Future()
+        charge.set_result(_charge_or_remember(take_unit_and_keep_picture, account_id))
+    else:
+        charge = _quota_pool.submit(_charge_or_remember, take_unit_and_keep_picture,
+                                    account_id)
+    try:
+        project, diagnose = (_choose_crop(database, inference, metadata.crop) if metadata.crop
+                             else (None, True))
+        diagnosis = diagnose_photo(inference.engine, picture, project=project,
+                                   diagnose=diagnose)
+        answer = build_answer(pic_id=pic_id, diagnosis=diagnosis,
+                              diseases=_diseases_for(database, diagnosis))
+    except BaseException:
+        if charge.exception() is None:  # waits for the unit; gives it back when it was taken
+            path.unlink(missing_ok=True)
+            _refund(database, settings, account_id)
+        raise
+    state = charge.result()  # QuotaExceeded: the month is spent, the result is not given
+    try:
+        _record(database=database, settings=settings, account_id=account_id, pic_id=pic_id,
+                picture=picture, picture_path=path, metadata=metadata, diagnosis=diagnosis,
+                answer=answer)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        _refund(database, settings, account_id)
+        raise
+    return AnalysisResult(answer=answer, quota=state)
+
+
+# Accounts whose monthly quota was found spent (monotonic time until which to check first):
+# their next requests are refused before the engine runs instead of alongside it.
+_spent_until: dict[int, float] = {}
+_SPENT_MEMORY = 300.0
+
+
+def _recently_spent(account_id: int) -> bool:
+    until = _spent_until.get(account_id)
+    return until is not None and time.monotonic() < until
+
+
+def _charge_or_remember(charge: Callable[[], quotas.QuotaState],
+                        account_id: int) -> quotas.QuotaState:
+    try:
+        state = charge()
+    except QuotaExceeded as exc:
+        if len(_spent_until) > 10_000:
+            _spent_until.clear()
+        _spent_until[account_id] = time.monotonic() + min(_SPENT_MEMORY, exc.reset_seconds)
+        raise
+    _spent_until.pop(account_id, None)
+    return state
+
+
+def _refund(database: Database, settings: Settings, account_id: int) -> None:
+    quotas.refund(database=database, settings=settings, account_id=account_id,
+                  api=quotas.API_ANALYSIS)
+
+
+async def analyse(*, database: Database, settings: Settings, inference: Inference,
+                  account_id: int, picture: bytes, metadata: AnalysisMetadata) -> AnalysisResult:
+    """Charge the quota, diagnose one picture and store it; PEAT's answer (a fresh ``pic_id``).
+
+    Raises QuotaExceeded when the month's quota is spent, and InvalidInput (the unit given
+    back) when the bytes are not a usable photo (empty, not an image, an unsupported format,
+    truncated, absurd dimensions).
+    """
+    try:
+        return await inference.run(_analyse_now, database, settings, inference, account_id,
+                                   str(uuid.uuid4()), picture, metadata)
+    except ImageDecodeError as exc:
+        raise InvalidInput(f"The picture cannot be analysed: {exc.reason}",
+                           error=exc.code) from None
+
+
+def _valid_pic_id(pic_id: str) -> str:
+    try:
+        return str(uuid.UUID(pic_id))
+    except ValueError:
+        raise InvalidInput(f"pic_id must be a UUID, not {pic_id[:60]!r}.",
+                           error="invalid pic_id") from None
+
+
+def get_analysis(*, session: Session, account_id: int, pic_id: str) -> dict[str, Any]:
+    """A stored analysis of this account: the answer as sent, plus ``created_at`` and the
+    ``metadata`` headers. Another account's analysis is NotFound (it is not theirs to see)."""
+    analysis = session.scalar(select(Analysis).where(Analysis.id == _valid_pic_id(pic_id),
+                                                     Analysis.account_id == account_id))
+    if analysis is None:
+        raise NotFound(f"There is no analysis {pic_id} for this key.", error="unknown analysis")
+    metadata = AnalysisMetadata(
+        latitude=analysis.latitude, longitude=analysis.longitude,
+        gps_accuracy=analysis.gps_accuracy, eppo=analysis.eppo, user_id=analysis.user_id,
+        user_name=analysis.user_name, crop=analysis.crop, variety=analysis.variety,
+        timestamp=analysis.timestamp, taken_at=analysis.taken_at,
+    )
+    return {**analysis.answer, "created_at": analysis.created_at.isoformat(),
+            "metadata": metadata.to_json()}
