@@ -99,9 +99,11 @@ def test_genus_level_classes_and_hybrid_names(id_client, id_settings, flora):
     names = [r["species"]["scientificNameWithoutAuthor"] for r in body["results"]]
     assert "Viola × wittrockiana" in names[:2]  # the class is spelled "Viola x wittrockiana"
     species = id_client.get("/v2/species", params={"api-key": key.api_key, "prefix": "cro"}).json()
-    assert species == [{"id": "Crocus", "scientificNameWithoutAuthor": "Crocus",
-                        "scientificNameAuthorship": "L.", "commonNames": [], "genus": "Crocus",
-                        "family": "Iridaceae"}]
+    # The test flora's genus-level class (the packaged flora may add Crocus vernus beside it).
+    assert {"id": "Crocus", "scientificNameWithoutAuthor": "Crocus",
+            "scientificNameAuthorship": "L.", "commonNames": [], "genus": "Crocus",
+            "family": "Iridaceae"} in species
+    assert all(s["id"].lower().startswith("cro") for s in species)
 
 
 def test_no_plant_is_species_not_found_and_costs_nothing(id_client, id_settings):

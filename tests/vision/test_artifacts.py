@@ -28,14 +28,21 @@ def make_artifacts(name: str = "flowers", version: str = "") -> ProjectArtifacts
     y = np.repeat(np.arange(3), 10)
     features = transform_features(x)
     head = fit_logistic(features, y, 3).with_temperature(1.3)
-    index = ReferenceIndex.build(features, y, [f"{i:064x}" for i in range(30)],
-                                 {"author": ["Ann"] * 30, "licence": ["CC BY 4.0"] * 30})
+    index = ReferenceIndex.build(
+        features,
+        y,
+        [f"{i:064x}" for i in range(30)],
+        {"author": ["Ann"] * 30, "licence": ["CC BY 4.0"] * 30},
+    )
     return ProjectArtifacts(
         name=name,
         task="identify",
         version=version,
-        classes=[ClassEntry("daisy", "Bellis perennis", {"organ": "flower"}),
-                 ClassEntry("rose", "Rosa"), ClassEntry("tulip", "Tulipa")],
+        classes=[
+            ClassEntry("daisy", "Bellis perennis", {"organ": "flower"}),
+            ClassEntry("rose", "Rosa"),
+            ClassEntry("tulip", "Tulipa"),
+        ],
         head=head,
         rule=OpenSetRule("knn", 3, 0.0, 0.42),
         index=index,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,10 +73,23 @@ def test_train_list_eval(photo_folder, tmp_path, monkeypatch):
     assert out.with_suffix(".confusion.png").is_file()
 
     out_cv = tmp_path / "cv.json"
-    result = runner.invoke(app, ["eval", str(photo_folder), "--cv", "3", "--json", str(out_cv)], env=env)
+    result = runner.invoke(
+        app, ["eval", str(photo_folder), "--cv", "3", "--json", str(out_cv)], env=env
+    )
     assert result.exit_code == 0, result.output
     cv = json.loads(out_cv.read_text())
     assert len(cv["folds"]) == 3 and cv["top1"] > 0.7  # chance is 0.33
 
     result = runner.invoke(app, ["eval", str(photo_folder), "--project", "nope"], env=env)
     assert result.exit_code == 1
+
+    # Reference media can be rebuilt from the training folder (as for the packaged models).
+    shutil.rmtree(tmp_path / "data" / "media" / "references")
+    result = runner.invoke(
+        app, ["models", "media", str(photo_folder), "--project", "mini"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "data" / "media" / "references").rglob("*.jpg"))) == 90
+
+    result = runner.invoke(app, ["models", "prepare"], env=env)
+    assert result.exit_code == 0 and "backbone ready" in result.output

@@ -30,20 +30,26 @@ def _subset(root: Path, start: int, stop: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, backbone_dir):
     """Train on 4 classes x 15 photos; keep 5 more photos per class unseen."""
-    from hortus.vision.backbone import Backbone, prepare_backbone
+    from hortus.vision.backbone import Backbone
     from hortus.vision.workflow import train_folder
 
     base = tmp_path_factory.mktemp("real")
     models_dir = base / "models"
-    backbone = Backbone.load(prepare_backbone(models_dir), threads=2)
+    backbone = Backbone.load(backbone_dir, threads=2)
     folder = scan_photo_folder(
         _subset(base / "train", 0, 15), defaults=PhotoCredit(author="VGG", organ="flower")
     )
     result = train_folder(
-        folder, backbone=backbone, name="mini", task="identify", models_dir=models_dir,
-        cache_dir=base / "cache", media_dir=base / "media", seed=0,
+        folder,
+        backbone=backbone,
+        name="mini",
+        task="identify",
+        models_dir=models_dir,
+        cache_dir=base / "cache",
+        media_dir=base / "media",
+        seed=0,
     )
     return base, backbone, result
 
@@ -58,11 +64,13 @@ def test_training_run_is_accurate_and_cached(trained):
         assert reference_media_path(base / "media", str(sha), size).is_file()
 
 
-def test_engine_predicts_unseen_photos_and_finds_references(trained):
+def test_engine_predicts_unseen_photos_and_finds_references(trained, backbone_dir):
     from hortus.vision.engine import VisionEngine
 
     base, backbone, _ = trained
-    engine = VisionEngine.load(base / "models", threads=2, extra_project_dirs=())
+    engine = VisionEngine.load(
+        base / "models", threads=2, extra_project_dirs=(), backbone_dir=backbone_dir
+    )
     assert [p.name for p in engine.projects("identify")] == ["mini"]
     assert engine.projects("diagnose") == []
     with pytest.raises(KeyError):

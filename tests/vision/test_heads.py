@@ -16,7 +16,9 @@ from hortus.vision.heads import (
 )
 
 
-def blobs(n_per_class: int = 40, classes: int = 4, dim: int = 32, spread: float = 0.4, seed: int = 0):
+def blobs(
+    n_per_class: int = 40, classes: int = 4, dim: int = 32, spread: float = 0.4, seed: int = 0
+):
     """Non-negative Gaussian blobs (like ReLU6 embeddings), one centre per class."""
     rng = np.random.default_rng(seed)
     centres = rng.uniform(0, 3, size=(classes, dim))

@@ -1,12 +1,10 @@
-"""Training recipe on synthetic embeddings, and a small real run through the real backbone."""
+"""Training recipe on synthetic embeddings: splits, C selection, calibration, CV."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from hortus.vision.training import (
     Recipe,
@@ -17,8 +15,8 @@ from hortus.vision.training import (
     stratified_holdout,
 )
 
-SHARED_DATA = Path(os.environ.get("HORTUS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 VIEWS = ("center", "hflip")
+TWO_VIEWS = Recipe(train_views=VIEWS, test_views=VIEWS)
 
 
 def synthetic(n_per_class: int = 30, classes: int = 4, dim: int = 48, seed: int = 0):
@@ -45,7 +43,7 @@ def test_splits_are_stratified_disjoint_and_seeded():
 
 def test_fit_project_is_accurate_calibrated_and_reproducible():
     emb, labels = synthetic()
-    recipe = Recipe(holdout=0.25)
+    recipe = replace(TWO_VIEWS, holdout=0.25)
     fitted = fit_project(emb, labels, VIEWS, ["a", "b", "c", "d"], recipe, seed=3)
     assert fitted.holdout_metrics["top1"] > 0.9
     assert 0.05 < fitted.head.temperature < 20
@@ -60,13 +58,25 @@ def test_fit_project_is_accurate_calibrated_and_reproducible():
 
 def test_reference_cap_keeps_at_most_n_per_class():
     emb, labels = synthetic()
-    fitted = fit_project(emb, labels, VIEWS, list("abcd"), Recipe(max_references_per_class=7))
+    fitted = fit_project(
+        emb, labels, VIEWS, list("abcd"), replace(TWO_VIEWS, max_references_per_class=7)
+    )
     assert np.bincount(labels[fitted.index_rows]).tolist() == [7, 7, 7, 7]
 
 
 def test_cross_validation_reports_folds_and_summary():
     emb, labels = synthetic(n_per_class=20)
-    result = cross_validate(emb, labels, VIEWS, list("abcd"), Recipe(), folds=4, seed=0)
+    result = cross_validate(emb, labels, VIEWS, list("abcd"), TWO_VIEWS, folds=4, seed=0)
     assert len(result["folds"]) == 4 and result["n"] == 80
     assert result["top1"] > 0.9 and result["summary"]["top1"]["std"] >= 0
     assert sum(v["n"] for v in result["per_class"].values()) == 80
+
+
+def test_c_grid_picks_a_value_from_the_grid_and_records_scores():
+    emb, labels = synthetic(seed=5)
+    fitted = fit_project(emb, labels, VIEWS, list("abcd"), replace(TWO_VIEWS, c_grid=(0.01, 10.0)))
+    metrics = fitted.holdout_metrics
+    assert metrics["c"] in (0.01, 10.0) and set(metrics["c_scores"]) == {"0.01", "10.0"}
+    best = max(metrics["c_scores"].items(), key=lambda kv: (kv[1]["top1"], -kv[1]["nll"]))
+    assert float(best[0]) == metrics["c"]
+    assert Recipe.from_json(replace(TWO_VIEWS, c_grid=(1.0, 3.0)).to_json()).c_grid == (1.0, 3.0)

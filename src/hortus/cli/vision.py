@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -74,13 +74,16 @@ def _project_roots(settings) -> list[Path]:
     return [settings.models_dir / "projects", PACKAGED_PROJECTS_DIR]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[red]Error:[/red] {message}")
     raise typer.Exit(code=1)
 
 
 def train(
-    folder: Annotated[Path, typer.Argument(help="Image folder DIR/<class>/<photo>.")],
+    folders: Annotated[
+        list[Path],
+        typer.Argument(help="Image folder DIR/<class>/<photo>; several are merged by class."),
+    ],
     project: Annotated[str, typer.Option("--project", "-p", help="Project name.")],
     task: TaskOption = "identify",
     seed: Annotated[int, typer.Option(help="Seed of the split and fitting.")] = 0,
@@ -96,21 +99,38 @@ def train(
     organ: Annotated[str | None, typer.Option(help="Default organ (flower, leaf...).")] = None,
     head: Annotated[str | None, typer.Option(help="Head: logistic or mlp.")] = None,
     c: Annotated[float | None, typer.Option("--c", help="Inverse L2 strength.")] = None,
+    max_references: Annotated[
+        int | None, typer.Option(help="Keep at most N reference photos per class in the index.")
+    ] = None,
     media: Annotated[bool, typer.Option(help="Write reference media (o/m/s JPEGs).")] = True,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
 ) -> None:
     """Train a project on an image folder, write a new version and activate it."""
-    from hortus.vision.dataset import DatasetError, PhotoCredit, scan_photo_folder
+    from hortus.vision.dataset import (
+        DatasetError,
+        PhotoCredit,
+        merge_photo_folders,
+        scan_photo_folder,
+    )
     from hortus.vision.workflow import train_folder
 
     _check_task(task)
     settings = _settings()
     defaults = PhotoCredit(author=author, licence=licence, citation=citation, organ=organ)
     try:
-        scanned = scan_photo_folder(folder, classes_csv=classes, photos_csv=photos, defaults=defaults)
+        scanned = merge_photo_folders(
+            [
+                scan_photo_folder(f, classes_csv=classes, photos_csv=photos, defaults=defaults)
+                for f in folders
+            ]
+        )
     except (DatasetError, OSError) as exc:
         _fail(str(exc))
     recipe = _recipe(head=head, c=c)
+    if max_references is not None:
+        from dataclasses import replace
+
+        recipe = replace(recipe, max_references_per_class=max_references)
     backbone = _backbone(settings, threads)
     with _progress() as progress:
         try:
@@ -129,7 +149,9 @@ def train(
         except ValueError as exc:
             _fail(str(exc))
     art = result.artifacts
-    summary = Table(title=f"Project {art.name} ({art.task}) version {art.version}", show_header=False)
+    summary = Table(
+        title=f"Project {art.name} ({art.task}) version {art.version}", show_header=False
+    )
     summary.add_row("classes", str(len(art.classes)))
     summary.add_row("photos", f"{result.photos} ({len(result.skipped)} skipped)")
     summary.add_row("held-out top-1", _fmt(art.metrics.get("top1")))
@@ -154,7 +176,7 @@ def _recipe(head: str | None = None, c: float | None = None):
             raise typer.BadParameter("--head must be logistic or mlp")
         recipe = replace(recipe, head=head)
     if c is not None:
-        recipe = replace(recipe, c=c)
+        recipe = replace(recipe, c=c, c_grid=())
     return recipe
 
 
@@ -217,6 +239,7 @@ def evaluate(
                 scanned, model, backbone=backbone, cache_dir=settings.cache_dir, progress=progress
             )
         else:
+            assert cv is not None  # either --project or --cv, checked above
             if cv < 2:
                 raise typer.BadParameter("--cv needs at least 2 folds")
             metrics = cross_validate_folder(
@@ -287,7 +310,7 @@ def projects_list(
     from hortus.vision.engine import PACKAGED_PROJECTS_DIR
 
     settings = _settings()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, version_dir in find_active_projects(_project_roots(settings)).items():
         try:
             manifest = read_manifest(version_dir)
@@ -310,7 +333,9 @@ def projects_list(
     for column in ("name", "task", "version", "classes", "source"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["task"], row["version"], str(len(row["classes"])), row["source"])
+        table.add_row(
+            row["name"], row["task"], row["version"], str(len(row["classes"])), row["source"]
+        )
     console.print(table)
 
 

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,8 @@ def write_project(root: Path, artifacts: ProjectArtifacts, *, activate: bool = T
     staging = Path(tempfile.mkdtemp(dir=project_dir, prefix=f".{version}."))
     try:
         with (staging / HEAD_FILE).open("wb") as handle:
-            np.savez(handle, **artifacts.head.to_arrays())
+            head_arrays: dict[str, Any] = artifacts.head.to_arrays()
+            np.savez(handle, **head_arrays)
         artifacts.index.save(staging / INDEX_FILE)
         labels = [
             {"index": i, "label": c.label, "name": c.name, "extra": dict(c.extra)}

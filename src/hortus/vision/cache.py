@@ -12,6 +12,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class EmbeddingCache:
 
     def put(self, photo_sha256: str, views: dict[str, np.ndarray]) -> None:
         """Add (or replace) views of a photo; written atomically."""
-        merged = {
+        merged: dict[str, Any] = {
             **self.get(photo_sha256),
             **{k: np.asarray(v, np.float32) for k, v in views.items()},
         }

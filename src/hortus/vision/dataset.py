@@ -185,3 +185,17 @@ def scan_photo_folder(
     if not classes:
         raise DatasetError(f"{root}: no class folder with at least {min_photos} photo(s)")
     return PhotoFolder(root=root, classes=classes, photos=photos)
+
+
+def merge_photo_folders(folders: list[PhotoFolder]) -> PhotoFolder:
+    """One folder from several: classes with the same folder name are merged (first entry's
+    name and extras win), classes sorted by folder name, photos in input order."""
+    if not folders:
+        raise DatasetError("no folders to merge")
+    entries: dict[str, ClassEntry] = {}
+    for folder in folders:
+        for entry in folder.classes:
+            entries.setdefault(entry.label, entry)
+    classes = [entries[label] for label in sorted(entries)]
+    photos = [photo for folder in folders for photo in folder.photos]
+    return PhotoFolder(root=folders[0].root, classes=classes, photos=photos)

@@ -180,6 +180,14 @@ class VisionEngine:
                 log.error("project %s not loaded: %s", name, exc)
                 errors[name] = str(exc)
                 continue
+            trained_views = tuple(model.recipe.get("test_views") or self.views)
+            if trained_views != self.views:
+                log.warning(
+                    "project %s was calibrated on views %s, the engine embeds %s",
+                    name,
+                    trained_views,
+                    self.views,
+                )
             if backbone_sha and model.backbone_sha256 and model.backbone_sha256 != backbone_sha:
                 log.warning(
                     "project %s was trained on another backbone (%s, now %s)",

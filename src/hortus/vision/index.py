@@ -9,7 +9,9 @@ unicode arrays, so ``np.load(..., allow_pickle=False)`` reads it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +82,12 @@ class ReferenceIndex:
     def similarities(self, features: np.ndarray) -> np.ndarray:
         """Cosine similarity ``[n, N]`` of (unit-length) query features with every reference."""
         q = np.atleast_2d(np.asarray(features, dtype=np.float32))
-        return q @ self.vectors.astype(np.float32).T
+        return q @ self._vectors32.T
+
+    @cached_property
+    def _vectors32(self) -> np.ndarray:
+        # Stored as float16 (half the size); searched in float32, converted once.
+        return self.vectors.astype(np.float32)
 
     def nearest(
         self, feature: np.ndarray, class_index: int | None = None, k: int = 3
@@ -110,13 +117,13 @@ class ReferenceIndex:
     def save(self, path: Path) -> None:
         """Write ``index.npz`` (compressed, no object arrays)."""
         with Path(path).open("wb") as handle:
-            np.savez_compressed(
-                handle,
-                vectors=self.vectors,
-                labels=self.labels,
-                sha256=self.sha256,
+            arrays: dict[str, Any] = {
+                "vectors": self.vectors,
+                "labels": self.labels,
+                "sha256": self.sha256,
                 **{f"meta_{f}": v for f, v in self.meta.items()},
-            )
+            }
+            np.savez_compressed(handle, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> ReferenceIndex:

@@ -7,7 +7,8 @@ Everything here works on arrays ``embeddings[N, V, D]`` (N photos, V views named
 Recipe (the same for ``train`` and for every fold of ``eval --cv``):
 
 1. Stratified hold-out split of the photos (``holdout``, per class, seeded).
-2. Fit the head on the training photos' ``train_views`` (each view an extra row).
+2. Fit the head on the training photos' ``train_views`` (each view an extra row), for each
+   C of ``c_grid``; keep the best on the held-out photos (top-1, then calibrated NLL).
 3. On the held-out photos (embeddings averaged over ``test_views``, as at inference):
    fit the temperature, measure accuracy, and score familiarity against an index of the
    training photos only; the open-set threshold keeps ``keep`` of them.
@@ -18,14 +19,22 @@ Recipe (the same for ``train`` and for every fold of ``eval --cv``):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from hortus.vision.evaluation import classification_metrics, summarise_folds
-from hortus.vision.heads import Head, fit_logistic, fit_mlp, fit_temperature, transform_features
+from hortus.vision.heads import (
+    Head,
+    fit_logistic,
+    fit_mlp,
+    fit_temperature,
+    nll,
+    transform_features,
+)
 from hortus.vision.index import ReferenceIndex
 from hortus.vision.openset import OpenSetRule, choose_threshold
+from hortus.vision.views import TEST_VIEWS, TRAIN_VIEWS
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -40,15 +49,18 @@ class Recipe:
 
     head: str = "logistic"
     c: float = 10.0
-    power: float = 1.0
+    c_grid: tuple[float, ...] = (10.0, 30.0, 100.0)
+    balanced: bool = True
+    max_iter: int = 150
+    power: float = 0.5
     mlp_hidden: int = 512
     mlp_alpha: float = 1e-3
-    train_views: tuple[str, ...] = ("center", "hflip")
-    test_views: tuple[str, ...] = ("center", "hflip")
+    train_views: tuple[str, ...] = TRAIN_VIEWS
+    test_views: tuple[str, ...] = TEST_VIEWS
     holdout: float = 0.2
     keep: float = 0.95
     openset_method: str = "knn"
-    openset_k: int = 3
+    openset_k: int = 10
     openset_msp_weight: float = 0.0
     refit_all: bool = True
     max_references_per_class: int | None = None
@@ -61,7 +73,8 @@ class Recipe:
     def to_json(self) -> dict:
         """Plain JSON form."""
         data = asdict(self)
-        data["train_views"], data["test_views"] = list(self.train_views), list(self.test_views)
+        for key in ("train_views", "test_views", "c_grid"):
+            data[key] = list(data[key])
         return data
 
     @classmethod
@@ -69,7 +82,7 @@ class Recipe:
         """Inverse of :meth:`to_json` (unknown keys ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("train_views", "test_views"):
+        for key in ("train_views", "test_views", "c_grid"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -106,7 +119,8 @@ def stratified_holdout(
     photo stays in training.
     """
     rng = np.random.default_rng(seed)
-    train, held = [], []
+    train: list[int] = []
+    held: list[int] = []
     for c in np.unique(labels):
         rows = rng.permutation(np.flatnonzero(labels == c))
         n_held = int(round(fraction * len(rows))) if len(rows) >= 2 else 0
@@ -136,6 +150,7 @@ def fit_head(
     num_classes: int,
     recipe: Recipe,
     seed: int,
+    init: Head | None = None,
 ) -> Head:
     """Fit the recipe's head on photos ``rows``, one training row per training view."""
     ids = [list(view_names).index(v) for v in recipe.train_views]
@@ -153,7 +168,15 @@ def fit_head(
             seed=seed,
         )
     if recipe.head == "logistic":
-        return fit_logistic(features, y, num_classes, c=recipe.c, power=recipe.power)
+        return fit_logistic(
+            features,
+            y,
+            num_classes,
+            c=recipe.c,
+            power=recipe.power,
+            max_iter=recipe.max_iter,
+            init=init,
+        )
     raise ValueError(f"unknown head {recipe.head!r}")
 
 
@@ -163,6 +186,27 @@ def _cap_rows(labels: np.ndarray, rows: np.ndarray, cap: int | None, seed: int) 
     rng = np.random.default_rng(seed + 1)
     kept = [rng.permutation(rows[labels[rows] == c])[:cap] for c in np.unique(labels[rows])]
     return np.sort(np.concatenate(kept))
+
+
+def _select_c(embeddings, labels, train, held, features, view_names, num_classes, recipe, seed):
+    """Fit the head on ``train`` for each C of ``recipe.c_grid`` (ascending, warm-started) and
+    keep the best on the held-out photos: top-1 first, then calibrated NLL."""
+    grid = sorted(set(recipe.c_grid)) if recipe.c_grid and held.size else [recipe.c]
+    best, best_key, scores, head = None, None, {}, None
+    for c in grid:
+        candidate = replace(recipe, c=c)
+        head = fit_head(
+            embeddings, labels, train, view_names, num_classes, candidate, seed, init=head
+        )
+        if len(grid) == 1:
+            return candidate, head, {}
+        logits = head.logits_from_features(features[held])
+        top1 = float((logits.argmax(axis=1) == labels[held]).mean())
+        loss = nll(logits, labels[held], fit_temperature(logits, labels[held]))
+        scores[str(c)] = {"top1": top1, "nll": loss}
+        if best_key is None or (top1, -loss) > best_key:
+            best, best_key = (candidate, head), (top1, -loss)
+    return best[0], best[1], scores
 
 
 def fit_project(
@@ -181,18 +225,20 @@ def fit_project(
     steps = 3 if recipe.refit_all else 2
     progress("fitting", 0, steps)
     train, held = stratified_holdout(labels, recipe.holdout, seed)
-    head = fit_head(embeddings, labels, train, view_names, num_classes, recipe, seed)
-    progress("fitting", 1, steps)
     test_x = inference_embeddings(embeddings, view_names, recipe)
     features = transform_features(test_x, recipe.power)
+    recipe, head, c_scores = _select_c(
+        embeddings, labels, train, held, features, view_names, num_classes, recipe, seed
+    )
+    progress("fitting", 1, steps)
     rule = OpenSetRule(recipe.openset_method, recipe.openset_k, recipe.openset_msp_weight)
-    metrics: dict = {}
+    metrics: dict = {"c": recipe.c, "c_scores": c_scores} if c_scores else {"c": recipe.c}
     if held.size:
         logits = head.logits_from_features(features[held])
         temperature = fit_temperature(logits, labels[held])
         head = head.with_temperature(temperature)
         probs = head.probabilities(test_x[held])
-        metrics = classification_metrics(probs, labels[held], class_labels)
+        metrics.update(classification_metrics(probs, labels[held], class_labels))
         ref_rows = _cap_rows(labels, train, recipe.max_references_per_class, seed)
         split_index = ReferenceIndex.build(
             features[ref_rows], labels[ref_rows], [""] * len(ref_rows)
@@ -204,7 +250,7 @@ def fit_project(
     if recipe.refit_all or not held.size:
         everything = np.arange(len(labels))
         head = fit_head(
-            embeddings, labels, everything, view_names, num_classes, recipe, seed
+            embeddings, labels, everything, view_names, num_classes, recipe, seed, init=head
         ).with_temperature(head.temperature)
         progress("fitting", 3, steps)
     index_rows = _cap_rows(labels, np.arange(len(labels)), recipe.max_references_per_class, seed)
@@ -253,6 +299,7 @@ def cross_validate(
         )
         metrics["openset_keep"] = float((scores >= fitted.rule.threshold).mean())
         metrics["temperature"] = fitted.head.temperature
+        metrics["c"] = fitted.holdout_metrics.get("c")
         results.append(metrics)
         progress("cross-validation", f + 1, folds)
     summary = summarise_folds(

@@ -20,6 +20,7 @@ from hortus.vision.evaluation import classification_metrics
 from hortus.vision.index import ReferenceIndex
 from hortus.vision.media import write_reference_media
 from hortus.vision.training import (
+    DEFAULT_RECIPE,
     ProgressFn,
     Recipe,
     cross_validate,
@@ -69,7 +70,7 @@ def train_folder(
     models_dir: Path,
     cache_dir: Path | None = None,
     media_dir: Path | None = None,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe = DEFAULT_RECIPE,
     seed: int = 0,
     progress: ProgressFn = _quiet,
 ) -> TrainResult:
@@ -184,7 +185,7 @@ def cross_validate_folder(
     *,
     backbone,
     cache_dir: Path | None = None,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe = DEFAULT_RECIPE,
     folds: int = 5,
     seed: int = 0,
     progress: ProgressFn = _quiet,
