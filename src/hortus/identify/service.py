@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +37,7 @@ ORGAN_VOTERS = 5
 SPECIES_NOT_FOUND = "Species not found"
 PROJECT_NOT_FOUND = "Project not found"
 _UNSUPPORTED_CODES = ("unsupported_format", "not_an_image")
+MULTI_PHOTO_VIEWS = ("center",)
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,10 @@ class Photo:
     data: bytes
     organ: str
 
-    @property
+    @cached_property
     def image_id(self) -> str:
-        """A stable id for the photo: the first 32 hex digits of its sha256."""
+        """A stable id for the photo: the first 32 hex digits of its sha256 (computed once, in
+        the inference pool beside the decoding, so the event loop never hashes megabytes)."""
         return hashlib.sha256(self.data).hexdigest()[:32]
 
 
@@ -116,19 +121,6 @@ def _decode_error(photo: Photo, position: int, exc: ImageDecodeError) -> Excepti
         return UnsupportedMedia(f"{label}: {exc.reason}. Send JPEG or PNG photos.",
                                 error="unsupported media type")
     return InvalidInput(f"{label}: {exc.reason}.", error="bad image")
-
-
-async def decode_photos(*, inference: Inference, engine: VisionEngine,
-                        photos: Sequence[Photo]) -> list:
-    """Decode every photo at once, each in the inference pool; the first failure, in order."""
-    outcomes = await asyncio.gather(*(inference.run(engine.decode, p.data) for p in photos),
-                                    return_exceptions=True)
-    for position, (photo, outcome) in enumerate(zip(photos, outcomes, strict=True)):
-        if isinstance(outcome, ImageDecodeError):
-            raise _decode_error(photo, position, outcome)
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return list(outcomes)
 
 
 def _verdict(model: ProjectModel, embeddings: np.ndarray, weights: np.ndarray) -> _ProjectVerdict:
@@ -212,14 +204,47 @@ def _version(verdicts: Sequence[_ProjectVerdict]) -> str:
     return "+".join(f"{v.model.name}-{v.model.version}" for v in verdicts)
 
 
-async def embed_photos(*, inference: Inference, engine: VisionEngine, decoded: list) -> np.ndarray:
-    """Embeddings ``[n, D]``: one batched forward pass per inference worker, run side by side
-    (one photo: one pass; five photos on two workers: batches of three and two)."""
-    workers = max(1, min(len(decoded), inference.settings.inference_workers))
-    size = -(-len(decoded) // workers)
-    batches = [decoded[i:i + size] for i in range(0, len(decoded), size)]
-    outputs = await asyncio.gather(*(inference.run(engine.embed, batch) for batch in batches))
-    return np.concatenate([o.embeddings for o in outputs], axis=0)
+def _decode_and_embed_group(engine: VisionEngine, photos: Sequence[Photo],
+                            positions: Sequence[int], views: Sequence[str] | None) -> np.ndarray:
+    """Decode some of the photos, then embed them in one batched pass (one pool task)."""
+    images = []
+    for photo, position in zip(photos, positions, strict=True):
+        _ = photo.image_id
+        try:
+            images.append(engine.decode(photo.data))
+        except ImageDecodeError as exc:
+            error = _decode_error(photo, position, exc)
+            error.position = position  # type: ignore[attr-defined]
+            raise error from None
+    return engine.embed(images, views=views).embeddings
+
+
+async def decode_and_embed(*, inference: Inference, engine: VisionEngine,
+                           photos: Sequence[Photo]) -> np.ndarray:
+    """Embeddings ``[n, D]`` of the photos, in order.
+
+    The photos are dealt round-robin to the inference workers; each worker decodes its share
+    and embeds it in one batched pass, so the workers run side by side with no barrier between
+    decoding and embedding. A single photo is embedded in all the engine's views; several photos
+    of one plant in ``MULTI_PHOTO_VIEWS`` only, since fusing the photos already averages over
+    viewpoints (and five photos must cost at most about twice one).
+    """
+    views = MULTI_PHOTO_VIEWS if len(photos) > 1 else None
+    workers = max(1, min(len(photos), inference.settings.inference_workers))
+    groups = [list(range(w, len(photos), workers)) for w in range(workers)]
+    outputs = await asyncio.gather(*(
+        inference.run(_decode_and_embed_group, engine, [photos[i] for i in group], group, views)
+        for group in groups
+    ), return_exceptions=True)
+    failures = [o for o in outputs if isinstance(o, BaseException)]
+    if failures:
+        # Report the first bad photo in upload order, whichever worker met it first.
+        failures.sort(key=lambda e: getattr(e, "position", 0))
+        raise failures[0]
+    embeddings = np.empty((len(photos), outputs[0].shape[1]), dtype=np.float32)
+    for group, output in zip(groups, outputs, strict=True):
+        embeddings[group] = output
+    return embeddings
 
 
 def _analyse(models: Sequence[ProjectModel], embeddings: np.ndarray,
@@ -235,9 +260,27 @@ def _analyse(models: Sequence[ProjectModel], embeddings: np.ndarray,
     return ranking, ranked, references, organs
 
 
+_RECORDS_TTL = 60.0  # seconds; knowledge-base edits show in identifications within a minute
+_records_cache: weakref.WeakKeyDictionary[
+    Database, dict[tuple[tuple[str, ...], str], tuple[float, dict[str, SpeciesRecord]]]
+] = weakref.WeakKeyDictionary()
+
+
 def _records(database: Database, names: list[str], lang: str) -> dict[str, SpeciesRecord]:
+    """Names, taxonomy and ids of the species, cached briefly (the same few species and
+    languages come back request after request)."""
+    cache = _records_cache.setdefault(database, {})
+    key = (tuple(names), lang)
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < _RECORDS_TTL:
+        return hit[1]
     with database.read() as session:
-        return species_records(session=session, names=names, language=lang)
+        records = species_records(session=session, names=names, language=lang)
+    if len(cache) > 4096:
+        cache.clear()
+    cache[key] = (now, records)
+    return records
 
 
 async def identify(*, inference: Inference, database: Database, engine: VisionEngine,
@@ -246,8 +289,7 @@ async def identify(*, inference: Inference, database: Database, engine: VisionEn
     """Identify one plant from 1 to 5 photos. Raises NotFound("Species not found") when the
     open-set rule rejects the photos (unless ``options.no_reject``), UnsupportedMedia or
     InvalidInput for photos that cannot be decoded."""
-    decoded = await decode_photos(inference=inference, engine=engine, photos=photos)
-    embeddings = await embed_photos(inference=inference, engine=engine, decoded=decoded)
+    embeddings = await decode_and_embed(inference=inference, engine=engine, photos=photos)
     ranking, ranked, references, organs = await inference.run(
         _analyse, models, embeddings, photos, options)
     if ranking.rejected and not options.no_reject:

@@ -204,28 +204,36 @@ class VisionEngine:
 
         return decode_image(data)
 
-    def embed(self, images: Sequence):
-        """One batched forward pass; embeddings and logits averaged over the engine's views.
+    def embed(self, images: Sequence, *, views: Sequence[str] | None = None):
+        """One batched forward pass; embeddings and logits averaged over views.
 
-        By default each image is seen as is and mirrored (the views the heads were
-        calibrated with), so ``embeddings[i]`` is the mean of two raw embeddings.
+        By default each image is seen in the engine's views (those the heads were calibrated
+        with: as is, mirrored, zoomed, zoomed and mirrored), so ``embeddings[i]`` is the mean
+        of their raw embeddings. ``views`` trades some of that averaging for speed, e.g.
+        ``("center", "hflip")`` when several photos of one plant are fused anyway.
         """
         from hortus.vision.backbone import BackboneOutput
 
         images = list(images)
+        chosen = tuple(views) if views else self.views
         if not images:
             size = int(getattr(self.backbone.manifest, "embedding_size", 0))
             return BackboneOutput(embeddings=np.zeros((0, size), np.float32), logits=None)
         batch = np.stack(
-            [view_input(self.backbone, im, VIEWS[v]) for im in images for v in self.views]
+            [view_input(self.backbone, im, VIEWS[v]) for im in images for v in chosen]
         )
         output = self.backbone.forward(batch)
-        v = len(self.views)
+        v = len(chosen)
         embeddings = output.embeddings.reshape(len(images), v, -1).mean(axis=1).astype(np.float32)
         logits = None
         if output.logits is not None:
             logits = output.logits.reshape(len(images), v, -1).mean(axis=1).astype(np.float32)
         return BackboneOutput(embeddings=embeddings, logits=logits)
+
+    def decode_and_embed(self, data: bytes, *, views: Sequence[str] | None = None):
+        """Decode one photo and embed it: ``(DecodedImage, BackboneOutput)`` in one call."""
+        image = self.decode(data)
+        return image, self.embed([image], views=views)
 
     def projects(self, task: str | None = None) -> list[ProjectModel]:
         """Loaded projects (optionally of one task), sorted by name."""
