@@ -15,14 +15,12 @@ from hortus.diagnose import router as diagnose_router
 from hortus.families import install_error_handlers, register_family
 from hortus.identify import router as identify_router
 from hortus.inference import Inference
-from hortus.memory import limit_malloc_arenas
 from hortus.plants import router as plants_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. The database is opened, migrated and seeded when the app starts."""
     settings = settings or get_settings()
-    limit_malloc_arenas()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -103,10 +103,6 @@ class Backbone:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No arena: ONNX Runtime's CPU arena keeps the high-water mark of every batch size it
-        # has seen (tens of MB per worker); plain malloc returns it, at no measurable speed cost
-        # for this model (see bench/bench_embed.py).
-        options.enable_cpu_mem_arena = False
         session = ort.InferenceSession(
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
