@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -145,22 +146,27 @@ def permapeople_headers(key: NewKey) -> dict[str, str]:
 
 
 class LiveServer:
-    """A real uvicorn server on a loopback port, in a thread of the test process."""
+    """A real uvicorn server on a loopback port, in a thread of the test process.
 
-    def __init__(self, settings: Settings) -> None:
+    Takes Settings (the app is built from them) or an app already built.
+    """
+
+    def __init__(self, target: Settings | FastAPI, host: str = "127.0.0.1") -> None:
         import uvicorn
 
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
+            probe.bind((host, 0))
             self.port = probe.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="on")
+        self.host = host
+        app = create_app(target) if isinstance(target, Settings) else target
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning",
+                                lifespan="on", limit_concurrency=1000, backlog=2048)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def __enter__(self) -> LiveServer:
         self.thread.start()

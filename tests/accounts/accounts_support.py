@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from fastapi import FastAPI
 
 from hortus.accounts import service
 from hortus.accounts.keys import NewKey
@@ -59,37 +55,3 @@ def pg_available() -> bool:
         return False
 
 
-class LiveServer:
-    """The app under a real uvicorn on a free port, in a thread."""
-
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1") -> None:
-        import socket
-
-        import uvicorn
-
-        sock = socket.socket()
-        sock.bind((host, 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.host = host
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                lifespan="on", limit_concurrency=1000, backlog=2048)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

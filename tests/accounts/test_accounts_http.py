@@ -6,9 +6,10 @@ import asyncio
 from typing import Any
 
 import httpx
-from accounts_support import LiveServer, make_key, make_settings
+from accounts_support import make_key, make_settings
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
+from tests.conftest import LiveServer
 
 from hortus.accounts import quotas, service
 from hortus.accounts.deps import PeatCallerDep, PlantnetCallerDep

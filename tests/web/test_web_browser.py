@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from accounts_support import LiveServer, make_settings
+from accounts_support import make_settings
+from tests.conftest import LiveServer
 from web_support import PASSWORD
 
 from hortus.app import create_app
