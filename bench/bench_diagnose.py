@@ -121,7 +121,6 @@ def main() -> None:
         server = mp.get_context("spawn").Process(
             target=serve, args=(str(data_dir), str(models_dir), args.threads, port), daemon=True)
         server.start()
-        url = f"http://127.0.0.1:{port}/v1/image_analysis"
         http = requests.Session()
         http.headers["Api-Key"] = api_key
         deadline = time.monotonic() + 60

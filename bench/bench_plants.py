@@ -24,11 +24,11 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from hortus.bootstrap import prepare_database
-from hortus.db import fulltext
-from hortus.plants.documents import TYPE_FACET
 from hortus.config import Settings
+from hortus.db import fulltext
 from hortus.plants import search as plant_search
 from hortus.plants import service
+from hortus.plants.documents import TYPE_FACET
 from hortus.plants.models import CommonName, Plant, PlantAttribute, PlantSearchDocument
 from hortus.plants.paging import OffsetPage
 

@@ -7,6 +7,7 @@ existing records, and prints summary counts. Exit status 1 on any error.
 
 Usage: python tools/check_starter.py [path/to/plants.jsonl] [--min N]
 """
+
 from __future__ import annotations
 
 import collections
@@ -15,19 +16,57 @@ import re
 import sys
 from pathlib import Path
 
-DEFAULT = Path(__file__).resolve().parents[1] / "src" / "hortus" / "plants" / "starter" / "plants.jsonl"
+DEFAULT = (
+    Path(__file__).resolve().parents[1] / "src" / "hortus" / "plants" / "starter" / "plants.jsonl"
+)
 
-KEYS = ["scientific_name", "authorship", "genus", "genus_authorship", "family", "family_authorship",
-        "type", "parent", "name", "common_names", "description", "data", "external_ids",
-        "companions", "antagonists"]
+KEYS = [
+    "scientific_name",
+    "authorship",
+    "genus",
+    "genus_authorship",
+    "family",
+    "family_authorship",
+    "type",
+    "parent",
+    "name",
+    "common_names",
+    "description",
+    "data",
+    "external_ids",
+    "companions",
+    "antagonists",
+]
 REQUIRED_LANGS = ("en", "fr", "de", "es")
 KNOWN_LANGS = {"en", "fr", "de", "es", "it", "nl", "pt"}
 EXTERNAL_KEYS = {"gbif", "powo", "eppo", "iucn"}
-DATA_KEYS = {"Edible", "Edible parts", "Growth", "Water requirement", "Light requirement", "Soil type",
-             "USDA Hardiness zone", "Layer", "Family", "Life cycle", "Height", "Native range",
-             "Warning", "Medicinal"}
-LAYERS = {"Canopy", "Trees", "Shrubs", "Climbers", "Herbs", "Low flowering plants", "Ground cover",
-          "Root crops", "Grains"}
+DATA_KEYS = {
+    "Edible",
+    "Edible parts",
+    "Growth",
+    "Water requirement",
+    "Light requirement",
+    "Soil type",
+    "USDA Hardiness zone",
+    "Layer",
+    "Family",
+    "Life cycle",
+    "Height",
+    "Native range",
+    "Warning",
+    "Medicinal",
+}
+LAYERS = {
+    "Canopy",
+    "Trees",
+    "Shrubs",
+    "Climbers",
+    "Herbs",
+    "Low flowering plants",
+    "Ground cover",
+    "Root crops",
+    "Grains",
+}
 VOCAB = {
     "Edible": {"true", "false"},
     "Growth": {"Slow", "Medium", "Fast"},
@@ -40,11 +79,26 @@ COMBO = {
     "Soil type": ["light (sandy)", "medium", "heavy (clay)"],
 }
 REQUIRED_NAMES = [
-    "Narcissus pseudonarcissus", "Galanthus nivalis", "Convallaria majalis", "Hyacinthoides non-scripta",
-    "Crocus vernus", "Iris germanica", "Lilium lancifolium", "Tulipa gesneriana", "Fritillaria meleagris",
-    "Helianthus annuus", "Leucanthemum vulgare", "Bellis perennis", "Tussilago farfara",
-    "Taraxacum officinale", "Primula veris", "Ranunculus acris", "Anemone coronaria",
-    "Viola × wittrockiana", "Rosa", "Phaseolus vulgaris",
+    "Narcissus pseudonarcissus",
+    "Galanthus nivalis",
+    "Convallaria majalis",
+    "Hyacinthoides non-scripta",
+    "Crocus vernus",
+    "Iris germanica",
+    "Lilium lancifolium",
+    "Tulipa gesneriana",
+    "Fritillaria meleagris",
+    "Helianthus annuus",
+    "Leucanthemum vulgare",
+    "Bellis perennis",
+    "Tussilago farfara",
+    "Taraxacum officinale",
+    "Primula veris",
+    "Ranunculus acris",
+    "Anemone coronaria",
+    "Viola × wittrockiana",
+    "Rosa",
+    "Phaseolus vulgaris",
 ]
 EPPO_RE = re.compile(r"^[0-9A-Z]{5,6}$")
 ZONE_RE = re.compile(r"^\d{1,2}(-\d{1,2})?$")
@@ -68,7 +122,7 @@ def main(argv: list[str]) -> int:
     if "--min" in args:
         i = args.index("--min")
         minimum = int(args[i + 1])
-        del args[i:i + 2]
+        del args[i : i + 2]
     if args:
         path = Path(args[0])
     errors: list[str] = []
@@ -134,7 +188,11 @@ def main(argv: list[str]) -> int:
         for lang, lst in cn.items():
             if lang not in KNOWN_LANGS:
                 errors.append(f"{where}: unexpected language {lang!r}")
-            if not isinstance(lst, list) or not lst or not all(isinstance(x, str) and x.strip() for x in lst):
+            if (
+                not isinstance(lst, list)
+                or not lst
+                or not all(isinstance(x, str) and x.strip() for x in lst)
+            ):
                 errors.append(f"{where}: common_names[{lang}] must be a non-empty list of strings")
             elif len(set(lst)) != len(lst):
                 errors.append(f"{where}: duplicate names in common_names[{lang}]")

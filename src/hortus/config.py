@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     packaged models inside the data directory.
     """
 
-    model_config = SettingsConfigDict(env_prefix="HORTUS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HORTUS_", env_nested_delimiter="__", extra="ignore"
+    )
 
     data_dir: Path = Field(default=Path("hortus-data"), description="Where Hortus keeps its files.")
     database_url: str | None = Field(
@@ -34,8 +36,12 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default=Path(""), description="Backbone and trained projects; default: data_dir/models."
     )
-    inference_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
-    inference_workers: int = Field(default=2, ge=1, le=64, description="Concurrent inferences per process.")
+    inference_threads: int = Field(
+        default=1, ge=1, le=64, description="ONNX Runtime intra-op threads."
+    )
+    inference_workers: int = Field(
+        default=2, ge=1, le=64, description="Concurrent inferences per process."
+    )
     warm_up_engine: bool = Field(
         default=True, description="Load the vision engine in the background at start-up."
     )

@@ -30,8 +30,10 @@ async def json_body(request: Request) -> Any:
     """The request's JSON body, or InvalidInput/UnsupportedMedia/PayloadTooLarge saying why not."""
     content_type = request.headers.get("content-type", "")
     if content_type and "json" not in content_type.lower():
-        raise UnsupportedMedia("Send the body as JSON with content-type: application/json.",
-                               error="unsupported media type")
+        raise UnsupportedMedia(
+            "Send the body as JSON with content-type: application/json.",
+            error="unsupported media type",
+        )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY:
         raise PayloadTooLarge(f"The body is over {MAX_JSON_BODY} bytes.", error="body too large")
@@ -39,14 +41,17 @@ async def json_body(request: Request) -> Any:
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_JSON_BODY:
-            raise PayloadTooLarge(f"The body is over {MAX_JSON_BODY} bytes.", error="body too large")
+            raise PayloadTooLarge(
+                f"The body is over {MAX_JSON_BODY} bytes.", error="body too large"
+            )
     if not raw.strip():
         raise InvalidInput("The request body is empty; send a JSON object.", error="invalid body")
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidInput(f"The body is not valid JSON: {str(exc)[:120]}",
-                           error="malformed json") from None
+        raise InvalidInput(
+            f"The body is not valid JSON: {str(exc)[:120]}", error="malformed json"
+        ) from None
 
 
 JsonBody = Annotated[Any, Depends(json_body)]

@@ -9,7 +9,9 @@ class HortusError(Exception):
     status: int = 400
     error: str = "bad request"
 
-    def __init__(self, message: str, *, error: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, error: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if error is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from tests.conftest import LiveServer, make_key, permapeople_headers
 
 from hortus.config import Settings
-from tests.conftest import LiveServer, make_key, permapeople_headers
 
 WRITERS = 50
 

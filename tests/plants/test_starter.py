@@ -6,20 +6,35 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from tests.conftest import permapeople_headers
 
 from hortus.accounts.keys import NewKey
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings
 from hortus.plants.models import CommonName, ExternalId, Plant, PlantRelation, Taxon
 from hortus.plants.transfer import starter_records
-from tests.conftest import permapeople_headers
 
 MODEL_SPECIES = [  # what the packaged image models predict, and the bean crop
-    "Narcissus pseudonarcissus", "Galanthus nivalis", "Convallaria majalis",
-    "Hyacinthoides non-scripta", "Crocus vernus", "Iris germanica", "Lilium lancifolium",
-    "Tulipa gesneriana", "Fritillaria meleagris", "Helianthus annuus", "Leucanthemum vulgare",
-    "Bellis perennis", "Tussilago farfara", "Taraxacum officinale", "Primula veris",
-    "Ranunculus acris", "Anemone coronaria", "Viola × wittrockiana", "Rosa", "Phaseolus vulgaris",
+    "Narcissus pseudonarcissus",
+    "Galanthus nivalis",
+    "Convallaria majalis",
+    "Hyacinthoides non-scripta",
+    "Crocus vernus",
+    "Iris germanica",
+    "Lilium lancifolium",
+    "Tulipa gesneriana",
+    "Fritillaria meleagris",
+    "Helianthus annuus",
+    "Leucanthemum vulgare",
+    "Bellis perennis",
+    "Tussilago farfara",
+    "Taraxacum officinale",
+    "Primula veris",
+    "Ranunculus acris",
+    "Anemone coronaria",
+    "Viola × wittrockiana",
+    "Rosa",
+    "Phaseolus vulgaris",
 ]
 
 
@@ -47,16 +62,31 @@ def test_fresh_database_holds_the_starter_plants(settings: Settings) -> None:
     with database.read() as session:
         count = session.scalar(select(func.count()).select_from(Plant))
         assert count == len(starter_records())
-        tomato = session.scalar(select(Plant).where(Plant.scientific_name == "Solanum lycopersicum"))
+        tomato = session.scalar(
+            select(Plant).where(Plant.scientific_name == "Solanum lycopersicum")
+        )
         assert tomato is not None and tomato.family == "Solanaceae" and tomato.genus == "Solanum"
         assert tomato.authorship == "L."
-        assert session.scalar(select(Taxon.authorship).where(
-            Taxon.rank == "family", Taxon.name == "Solanaceae")) == "Juss."
-        french = session.scalars(select(CommonName.name).where(
-            CommonName.plant_id == tomato.id, CommonName.language == "fr")).all()
+        assert (
+            session.scalar(
+                select(Taxon.authorship).where(Taxon.rank == "family", Taxon.name == "Solanaceae")
+            )
+            == "Juss."
+        )
+        french = session.scalars(
+            select(CommonName.name).where(
+                CommonName.plant_id == tomato.id, CommonName.language == "fr"
+            )
+        ).all()
         assert "Tomate" in french
-        assert session.scalar(select(ExternalId.value).where(
-            ExternalId.plant_id == tomato.id, ExternalId.system == "eppo")) == "LYPES"
+        assert (
+            session.scalar(
+                select(ExternalId.value).where(
+                    ExternalId.plant_id == tomato.id, ExternalId.system == "eppo"
+                )
+            )
+            == "LYPES"
+        )
         links = session.scalar(select(func.count()).select_from(PlantRelation))
         assert links and links > 100
     database.dispose()
@@ -73,8 +103,10 @@ def test_companion_and_search_on_starter_data(client: TestClient, api_key: NewKe
     assert "Foeniculum vulgare" not in names  # an antagonist, stored but not listed
     varieties = client.get(f"/api/plants/{tomato['id']}/varieties", headers=headers).json()
     assert varieties["pagination"]["total"] >= 1
-    assert all(v["type"] == "Variety" and v["parent_id"] == tomato["id"]
-               for v in varieties["plants"])
-    herbs = client.post("/api/search", headers=headers,
-                        json={"q": "basil", "Layer": "Herbs", "type": "Plant"}).json()
+    assert all(
+        v["type"] == "Variety" and v["parent_id"] == tomato["id"] for v in varieties["plants"]
+    )
+    herbs = client.post(
+        "/api/search", headers=headers, json={"q": "basil", "Layer": "Herbs", "type": "Plant"}
+    ).json()
     assert herbs["plants"] and herbs["plants"][0]["scientific_name"] == "Ocimum basilicum"

@@ -10,31 +10,58 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import permapeople_headers
 
 from hortus.accounts.keys import NewKey
 from hortus.config import Settings
-from tests.conftest import permapeople_headers
 
 
-def hortus(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def hortus(
+    data_dir: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HORTUS_DATA_DIR": str(data_dir)}
     env.pop("HORTUS_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "hortus.cli", *args], env=env, text=True,
-                          capture_output=True, input=stdin, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "hortus.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        input=stdin,
+        timeout=300,
+    )
 
 
-def test_export_import_round_trip_is_exact(client: TestClient, api_key: NewKey,
-                                           settings: Settings, tmp_path: Path) -> None:
+def test_export_import_round_trip_is_exact(
+    client: TestClient, api_key: NewKey, settings: Settings, tmp_path: Path
+) -> None:
     headers = permapeople_headers(api_key)
-    base = client.post("/api/plants", headers=headers, json={
-        "scientific_name": "Rubus idaeus", "name": "Raspberry", "note": "n",
-        "description": "Caña «frambuesa» — ünïcode ✓",
-        "data": [{"key": "Edible", "value": "true"}]}).json()
-    client.post("/api/plants", headers=headers, json={
-        "scientific_name": "Rubus idaeus 'Autumn Bliss'", "name": "Autumn Bliss", "note": "n",
-        "type": "Variety", "parent_id": base["id"]})
-    client.put(f"/api/plants/{base['id']}", headers=headers,
-               json={"version": 1, "note": "n", "data": [{"key": "Layer", "value": "Shrubs"}]})
+    base = client.post(
+        "/api/plants",
+        headers=headers,
+        json={
+            "scientific_name": "Rubus idaeus",
+            "name": "Raspberry",
+            "note": "n",
+            "description": "Caña «frambuesa» — ünïcode ✓",
+            "data": [{"key": "Edible", "value": "true"}],
+        },
+    ).json()
+    client.post(
+        "/api/plants",
+        headers=headers,
+        json={
+            "scientific_name": "Rubus idaeus 'Autumn Bliss'",
+            "name": "Autumn Bliss",
+            "note": "n",
+            "type": "Variety",
+            "parent_id": base["id"],
+        },
+    )
+    client.put(
+        f"/api/plants/{base['id']}",
+        headers=headers,
+        json={"version": 1, "note": "n", "data": [{"key": "Layer", "value": "Shrubs"}]},
+    )
 
     first = tmp_path / "first.jsonl"
     result = hortus(settings.data_dir, "export", str(first))
@@ -53,8 +80,11 @@ def test_export_import_round_trip_is_exact(client: TestClient, api_key: NewKey,
 
 def test_import_rejects_a_bad_file_and_changes_nothing(settings: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": 1, "scientific_name": "A b", "name": "x", "created_at": "2020-01-01T00'
-                   ':00:00Z", "updated_at": "2020-01-01T00:00:00Z"}\n{not json\n', "utf-8")
+    bad.write_text(
+        '{"id": 1, "scientific_name": "A b", "name": "x", "created_at": "2020-01-01T00'
+        ':00:00Z", "updated_at": "2020-01-01T00:00:00Z"}\n{not json\n',
+        "utf-8",
+    )
     fresh = tmp_path / "fresh"
     result = hortus(fresh, "import", str(bad))
     assert result.returncode == 1

@@ -171,7 +171,7 @@ def refund(*, database: Database, settings: Settings, account_id: int, api: str,
     table = UsageCounter.__table__
     with database.write() as session:
         session.execute(
-            table.update()
+            table.update()  # type: ignore[attr-defined]
             .where(table.c.account_id == account_id, table.c.api == api,
                    table.c.period_start == period.key)
             .values(count=case((table.c.count >= amount, table.c.count - amount), else_=0))

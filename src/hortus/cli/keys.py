@@ -148,7 +148,7 @@ def expose_command(
         key = service.set_exposure(
             session=session, account=owner, key_id=key_id,
             expose=current["expose"] if expose is None else expose,
-            domains="\n".join(new_domains), ips="\n".join(new_ips),
+            domains="\n".join(new_domains), ips="\n".join(new_ips),  # type: ignore[arg-type]
         )
         row = _key_row(key)
     typer.echo(json.dumps({k: row[k] for k in ("key_id", "expose", "domains", "ips")}))

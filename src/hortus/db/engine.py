@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -80,12 +80,12 @@ class Database:
         On SQLite it starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
         timeout instead of failing on lock upgrade; on PostgreSQL it is an ordinary transaction.
         """
-        token = _write_intent.set(True)
+        token: Token[bool] | None = _write_intent.set(True)
         session = self._sessions()
         try:
             with session.begin():
                 session.connection()  # opens the transaction now, while the intent is set
-                _write_intent.reset(token)
+                _write_intent.reset(token)  # type: ignore[arg-type]
                 token = None
                 yield session
         finally:

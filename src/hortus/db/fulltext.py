@@ -14,8 +14,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -127,7 +138,7 @@ def matching_ids(dialect: str, query: str) -> Select[tuple[int, float]]:
     ).where(docs.c.tsv.op("@@")(tsquery))
 
 
-def count_matches(dialect: str, query: str) -> Select[tuple[int]]:
+def count_matches(dialect: str, query: str) -> Select[Any]:
     """How many documents match (answered from the index alone)."""
     inner = matching_ids(dialect, query).subquery()
     return select(func.count()).select_from(inner)

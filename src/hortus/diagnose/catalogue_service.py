@@ -60,7 +60,7 @@ def resolve_classes(*, session: Session, names: list[str],
                 or disease.name.lower() == name.lower())
 
     def hosted(disease: Disease) -> bool:
-        return bool(crop) and any(h.scientific_name.lower() == crop.lower()
+        return bool(crop) and any(h.scientific_name.lower() == (crop or "").lower()
                                   for h in disease.hosts)
 
     mapped: dict[str, DiseaseRef] = {}

@@ -89,7 +89,7 @@ async def resolve(host: str, port: int) -> list[_Address]:
     except OSError:
         raise InvalidInput(f"The image URL host {host[:100]!r} does not resolve.",
                            error="bad image url") from None
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 async def fetch_image(url: str, *, allow: Sequence[str], max_bytes: int,

@@ -241,8 +241,9 @@ async def decode_and_embed(*, inference: Inference, engine: VisionEngine,
         # Report the first bad photo in upload order, whichever worker met it first.
         failures.sort(key=lambda e: getattr(e, "position", 0))
         raise failures[0]
-    embeddings = np.empty((len(photos), outputs[0].shape[1]), dtype=np.float32)
-    for group, output in zip(groups, outputs, strict=True):
+    arrays = [o for o in outputs if isinstance(o, np.ndarray)]
+    embeddings = np.empty((len(photos), arrays[0].shape[1]), dtype=np.float32)
+    for group, output in zip(groups, arrays, strict=True):
         embeddings[group] = output
     return embeddings
 

@@ -15,7 +15,10 @@ TYPE_FACET = "__type__"  # the plant's type, filterable like an attribute
 
 
 def slugify(text: str) -> str:
-    """ASCII, lower-case, dash-separated: ``Morus alba White mulberry`` → ``morus-alba-white-mulberry``."""
+    """ASCII, lower-case, dash-separated.
+
+    ``Morus alba White mulberry`` → ``morus-alba-white-mulberry``.
+    """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:300] or "plant"
 
@@ -33,18 +36,22 @@ def unique_slug(session: Session, base: str, *, plant_id: int | None = None) -> 
 
 def refresh_document(session: Session, plant: Plant) -> None:
     """Rewrite the plant's search document from its current fields."""
-    names = " ".join(
-        [plant.scientific_name, plant.name, *(c.name for c in plant.common_names)]
-    )
+    names = " ".join([plant.scientific_name, plant.name, *(c.name for c in plant.common_names)])
     body = " ".join(
         filter(
             None,
-            [plant.description, plant.genus, plant.family,
-             *(f"{a.key} {a.value}" for a in plant.attributes)],
+            [
+                plant.description,
+                plant.genus,
+                plant.family,
+                *(f"{a.key} {a.value}" for a in plant.attributes),
+            ],
         )
     )
     facets = " ".join(
-        fulltext.facet_tokens([(TYPE_FACET, plant.type), *((a.key, a.value) for a in plant.attributes)])
+        fulltext.facet_tokens(
+            [(TYPE_FACET, plant.type), *((a.key, a.value) for a in plant.attributes)]
+        )
     )
     document = session.get(PlantSearchDocument, plant.id)
     if document is None:

@@ -18,7 +18,16 @@ MAX_NAME = 300
 MAX_ATTRIBUTES = 200
 
 CREATE_FIELDS = {"scientific_name", "name", "note", "description", "type", "parent_id", "data"}
-UPDATE_FIELDS = {"version", "note", "scientific_name", "name", "description", "type", "parent_id", "data"}
+UPDATE_FIELDS = {
+    "version",
+    "note",
+    "scientific_name",
+    "name",
+    "description",
+    "type",
+    "parent_id",
+    "data",
+}
 # Read-only fields a client may echo back from a plant object it read; ignored.
 ECHO_FIELDS = {"id", "link", "slug", "updated_at", "created_at", "images"}
 
@@ -103,19 +112,23 @@ def parse_data(value: Any) -> list[tuple[str, str]]:
     pairs: dict[str, str] = {}
     for item in value:
         if not isinstance(item, dict) or "key" not in item or "value" not in item:
-            raise InvalidInput("Every data entry must be an object with key and value.",
-                               error="invalid data")
+            raise InvalidInput(
+                "Every data entry must be an object with key and value.", error="invalid data"
+            )
         key, raw = item["key"], item["value"]
         if not isinstance(key, str) or not key.strip() or len(key) > 200 or "\x00" in key:
-            raise InvalidInput("data keys must be non-empty strings (at most 200 characters).",
-                               error="invalid data")
+            raise InvalidInput(
+                "data keys must be non-empty strings (at most 200 characters).",
+                error="invalid data",
+            )
         if isinstance(raw, bool):
             raw = "true" if raw else "false"
         elif isinstance(raw, int | float):
             raw = str(raw)
         if not isinstance(raw, str) or len(raw) > MAX_TEXT or "\x00" in raw:
-            raise InvalidInput(f"The value of data key {key!r} must be a string.",
-                               error="invalid data")
+            raise InvalidInput(
+                f"The value of data key {key!r} must be a string.", error="invalid data"
+            )
         pairs[key.strip()] = raw.strip()
     return list(pairs.items())
 
@@ -148,8 +161,9 @@ def parse_changes(body: Any) -> PlantChanges:
     body = _object(body)
     _unknown(body, UPDATE_FIELDS)
     if "version" not in body:
-        raise InvalidInput("version is required: send the version you last read.",
-                           error="missing version")
+        raise InvalidInput(
+            "version is required: send the version you last read.", error="missing version"
+        )
     version = body["version"]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidInput("version must be a positive integer.", error="invalid version")

@@ -25,7 +25,7 @@ def plant_profile(*, session: Session, slug: str) -> dict[str, Any]:
     names: dict[str, list[str]] = {}
     for common in plant.common_names:
         names.setdefault(common.language, []).append(common.name)
-    taxa = {
+    taxa: dict[tuple[str, str | None], str | None] = {
         (t.rank, t.name): t.authorship
         for t in session.scalars(select(Taxon).where(Taxon.name.in_(
             [n for n in (plant.genus, plant.family) if n])))

@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from hortus.db.base import utcnow
-from hortus.errors import InvalidInput, NotFound, Unprocessable, VersionMismatch
+from hortus.errors import NotFound, Unprocessable, VersionMismatch
 from hortus.plants.documents import refresh_document, slugify, unique_slug
 from hortus.plants.models import Plant, PlantAttribute, PlantRelation, PlantRevision
 from hortus.plants.paging import OffsetPage
@@ -33,10 +33,14 @@ def list_keyset(
     if updated_since is not None:
         base = base.where(Plant.updated_at >= updated_since)
     total = _count(session, base)
-    ids = list(session.scalars(
-        base.with_only_columns(Plant.id).where(Plant.id > last_id).order_by(Plant.id)
-        .limit(per_page + 1)
-    ))
+    ids = list(
+        session.scalars(
+            base.with_only_columns(Plant.id)
+            .where(Plant.id > last_id)
+            .order_by(Plant.id)
+            .limit(per_page + 1)
+        )
+    )
     page, has_more = ids[:per_page], len(ids) > per_page
     return {
         "plants": plant_objects(session, page),
@@ -142,8 +146,15 @@ def create_plant(*, session: Session, payload: PlantCreate, account_id: int | No
         plant.family = family
     refresh_document(session, plant)
     session.add(
-        PlantRevision(plant_id=plant.id, version=1, account_id=account_id, note=payload.note,
-                      before=None, after=revision_state(plant), created_at=now)
+        PlantRevision(
+            plant_id=plant.id,
+            version=1,
+            account_id=account_id,
+            note=payload.note,
+            before=None,
+            after=revision_state(plant),
+            created_at=now,
+        )
     )
     session.flush()
     return plant
@@ -209,9 +220,15 @@ def update_plant(
     session.flush()
     refresh_document(session, plant)
     session.add(
-        PlantRevision(plant_id=plant.id, version=plant.version, account_id=account_id,
-                      note=changes.note, before=before, after=revision_state(plant),
-                      created_at=plant.updated_at)
+        PlantRevision(
+            plant_id=plant.id,
+            version=plant.version,
+            account_id=account_id,
+            note=changes.note,
+            before=before,
+            after=revision_state(plant),
+            created_at=plant.updated_at,
+        )
     )
     session.flush()
     return plant
@@ -222,21 +239,26 @@ def facet_keys(*, session: Session) -> set[str]:
     return set(session.scalars(select(PlantAttribute.key).distinct()))
 
 
-def _check_parent(session: Session, type_: str, parent_id: int | None, *, plant_id: int | None) -> None:
+def _check_parent(
+    session: Session, type_: str, parent_id: int | None, *, plant_id: int | None
+) -> None:
     if type_ != "Variety":
         return
     if parent_id is None:
-        raise Unprocessable("A Variety needs parent_id: the id of an existing plant.",
-                            error="parent_id required")
+        raise Unprocessable(
+            "A Variety needs parent_id: the id of an existing plant.", error="parent_id required"
+        )
     if parent_id == plant_id:
         raise Unprocessable("A plant cannot be its own parent.", error="invalid parent_id")
     parent = session.get(Plant, parent_id)
     if parent is None:
-        raise Unprocessable(f"parent_id {parent_id} is not an existing plant.",
-                            error="invalid parent_id")
+        raise Unprocessable(
+            f"parent_id {parent_id} is not an existing plant.", error="invalid parent_id"
+        )
     if parent.type == "Variety":
-        raise Unprocessable("parent_id must be a Plant, not another Variety.",
-                            error="invalid parent_id")
+        raise Unprocessable(
+            "parent_id must be a Plant, not another Variety.", error="invalid parent_id"
+        )
 
 
 def _count(session: Session, query: Select[Any]) -> int:
@@ -245,9 +267,11 @@ def _count(session: Session, query: Select[Any]) -> int:
 
 def _offset_page(session: Session, query: Select[Any], paging: OffsetPage) -> dict[str, Any]:
     total = _count(session, query)
-    ids = list(session.scalars(
-        query.with_only_columns(Plant.id).offset(paging.offset).limit(paging.per_page)
-    ))
+    ids = list(
+        session.scalars(
+            query.with_only_columns(Plant.id).offset(paging.offset).limit(paging.per_page)
+        )
+    )
     return {"plants": plant_objects(session, ids), "pagination": paging.describe(total)}
 
 
@@ -256,7 +280,9 @@ def _changed_fields(before: dict[str, Any] | None, after: dict[str, Any]) -> lis
         return sorted(k for k in after if k != "version")
     changed = [k for k in after if k not in ("version", "data") and before.get(k) != after.get(k)]
     old = {d["key"]: d["value"] for d in before.get("data", [])}
-    changed += [f"data.{d['key']}" for d in after.get("data", []) if old.get(d["key"]) != d["value"]]
+    changed += [
+        f"data.{d['key']}" for d in after.get("data", []) if old.get(d["key"]) != d["value"]
+    ]
     return changed
 
 

@@ -49,7 +49,9 @@ def export_record(session: Session, plant: Plant) -> dict[str, Any]:
         genus=plant.genus,
         family=plant.family,
         common_names=names,
-        external_ids={e.system: e.value for e in sorted(plant.external_ids, key=lambda e: e.system)},
+        external_ids={
+            e.system: e.value for e in sorted(plant.external_ids, key=lambda e: e.system)
+        },
         relations={
             kind: [other for k, other in relations if k == kind]
             for kind in sorted({k for k, _ in relations})
@@ -104,8 +106,9 @@ def _set_names(plant: Plant, names: dict[str, list[str]]) -> None:
         for position, value in enumerate(values):
             if value and value not in seen:
                 seen.add(value)
-                plant.common_names.append(CommonName(language=language, name=value,
-                                                     position=position))
+                plant.common_names.append(
+                    CommonName(language=language, name=value, position=position)
+                )
 
 
 def import_plants(session: Session, lines: Iterable[str]) -> int:
@@ -148,8 +151,11 @@ def import_plants(session: Session, lines: Iterable[str]) -> int:
         count += 1
     session.flush()
     for plant_id, kind, others in relations:
-        session.execute(delete(PlantRelation).where(PlantRelation.plant_id == plant_id,
-                                                    PlantRelation.kind == kind))
+        session.execute(
+            delete(PlantRelation).where(
+                PlantRelation.plant_id == plant_id, PlantRelation.kind == kind
+            )
+        )
         for other in others:
             session.add(PlantRelation(plant_id=plant_id, other_id=other, kind=kind))
     for plant in session.scalars(select(Plant)):
@@ -220,8 +226,17 @@ def load_starter(session: Session) -> int:
         session.add(PlantRelation(plant_id=plant_id, other_id=other_id, kind=kind))
     for plant in by_name.values():
         refresh_document(session, plant)
-        session.add(PlantRevision(plant_id=plant.id, version=1, account_id=None, note=STARTER_NOTE,
-                                  before=None, after=revision_state(plant), created_at=now))
+        session.add(
+            PlantRevision(
+                plant_id=plant.id,
+                version=1,
+                account_id=None,
+                note=STARTER_NOTE,
+                before=None,
+                after=revision_state(plant),
+                created_at=now,
+            )
+        )
     session.flush()
     return len(by_name)
 

@@ -104,4 +104,4 @@ def link_hosts(session: Session) -> int:
         return 0
     result = session.execute(update(DiseaseHost).where(*linkable).values(plant_id=plant)
                              .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

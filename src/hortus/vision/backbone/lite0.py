@@ -109,7 +109,7 @@ class _GraphBuilder:
         weight = self.take(f"{conv}.weight")
         stats = [self.take(f"{bn}.{p}") for p in ("weight", "bias", "running_mean", "running_var")]
         self.take(f"{bn}.num_batches_tracked")  # training counter: consumed, not used
-        w, b = fold_batchnorm(weight, *stats)
+        w, b = fold_batchnorm(weight, *stats)  # type: ignore[arg-type]
         kernel = w.shape[-1]
         begin, end, out = same_pads(self.size, kernel, stride)
         self.size = out

@@ -60,7 +60,7 @@ def preprocess_rgb(
     height, width = rgb.shape[:2]
     image = Image.fromarray(rgb)
     box = centre_crop_box(width, height, resize_short, input_size)
-    crop = image.resize((input_size, input_size), Image.Resampling.BILINEAR, box=box)
+    crop = image.resize((input_size, input_size), Image.Resampling.BILINEAR, box=box)  # type: ignore[arg-type]
     pixels = np.asarray(crop, dtype=np.float32)
     if hflip:
         pixels = pixels[:, ::-1]
