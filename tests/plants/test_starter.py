@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -14,47 +17,38 @@ from hortus.config import Settings
 from hortus.plants.models import CommonName, ExternalId, Plant, PlantRelation, Taxon
 from hortus.plants.transfer import starter_records
 
-MODEL_SPECIES = [  # what the packaged image models predict, and the bean crop
-    "Narcissus pseudonarcissus",
-    "Galanthus nivalis",
-    "Convallaria majalis",
-    "Hyacinthoides non-scripta",
-    "Crocus vernus",
-    "Iris germanica",
-    "Lilium lancifolium",
-    "Tulipa gesneriana",
-    "Fritillaria meleagris",
-    "Helianthus annuus",
-    "Leucanthemum vulgare",
-    "Bellis perennis",
-    "Tussilago farfara",
-    "Taraxacum officinale",
-    "Primula veris",
-    "Ranunculus acris",
-    "Anemone coronaria",
-    "Viola × wittrockiana",
-    "Rosa",
-    "Phaseolus vulgaris",
-]
+REPO = Path(__file__).resolve().parents[2]
+PACKAGED_CLASSES = REPO / "src" / "hortus" / "vision" / "packaged" / "classes"
 
 
-def test_starter_records_are_complete() -> None:
-    records = starter_records()
-    assert len(records) >= 300
-    names = [r["scientific_name"] for r in records]
-    assert len(names) == len(set(names))
-    assert set(MODEL_SPECIES) <= set(names)
-    species = [r for r in records if r.get("type", "Plant") == "Plant"]
-    for record in species:
-        languages = set(record["common_names"])
-        assert {"en", "fr", "de", "es"} <= languages, record["scientific_name"]
-        assert record["family"] and record["genus"], record["scientific_name"]
-    known = set(names)
-    for record in records:
-        for other in (record.get("companions") or []) + (record.get("antagonists") or []):
-            assert other in known, (record["scientific_name"], other)
-        if record.get("type") == "Variety":
-            assert record["parent"] in known
+def packaged_model_species() -> set[str]:
+    """Every species the packaged models name: identification classes and diagnosis crops."""
+    names: set[str] = set()
+    for table in PACKAGED_CLASSES.glob("*.csv"):
+        for row in csv.DictReader(table.open(encoding="utf-8")):
+            if row.get("crop"):
+                names.add(row["crop"])
+            else:
+                names.add(row["name"].replace(" x ", " × "))
+    return names
+
+
+def test_starter_records_pass_the_curators_checker() -> None:
+    """tools/check_starter.py: schema, vocabularies, links, languages, counts."""
+    path = REPO / "tools" / "check_starter.py"
+    spec = importlib.util.spec_from_file_location("check_starter", path)
+    assert spec and spec.loader
+    checker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checker)
+    assert checker.main([]) == 0
+
+
+def test_starter_covers_every_species_the_packaged_models_name() -> None:
+    names = {r["scientific_name"] for r in starter_records()}
+    wanted = packaged_model_species()
+    assert {"Phaseolus vulgaris", "Helianthus annuus", "Rosa"} <= wanted
+    assert wanted <= names, sorted(wanted - names)
+    assert len(names) >= 300
 
 
 def test_fresh_database_holds_the_starter_plants(settings: Settings) -> None:
