@@ -11,11 +11,11 @@ import random
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import make_key
 
 from hortus.accounts.keys import NewKey
 from hortus.app import create_app
 from hortus.config import Settings
-from tests.conftest import make_key
 
 REQUESTS = 400
 JUNK = [b"", b"\x00" * 10, b"\xff\xd8\xff" + bytes(range(200)), b"GIF89a" + b"\x01" * 50,
