@@ -258,3 +258,13 @@ def test_a_flower_is_not_recognised_as_a_bean(diag_server, diag_key, shared_data
     answer = post(diag_server, diag_key, sorted(flowers.iterdir())[0].read_bytes()).json()
     assert (answer["recognized"], answer["recognized_bool"]) == ("False", False)
     assert answer["plant_net"][0]["similarity"] < 60
+
+
+def test_counted_answers_carry_monthly_rate_limit_headers(diag_server, diag_key, shared_data):
+    photo = unseen_photos(shared_data, "bean_rust", 1)[0].read_bytes()
+    first = post(diag_server, diag_key, photo)
+    second = post(diag_server, diag_key, photo)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["RateLimit-Policy"].startswith('"month";q=')
+    remaining = [int(r.headers["RateLimit"].split(";r=")[1].split(";")[0]) for r in (first, second)]
+    assert remaining[1] == remaining[0] - 1
