@@ -13,8 +13,10 @@ STATIC_DIR = Path(__file__).with_name("static")
 def install(app: FastAPI) -> None:
     """Mount the pages and their static files on the app."""
     from hortus.web.explore import router as explore_router
+    from hortus.web.identify_page import router as identify_router
     from hortus.web.router import router
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(router)
     app.include_router(explore_router)
+    app.include_router(identify_router)

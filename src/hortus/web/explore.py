@@ -11,7 +11,7 @@ from hortus.plants import search as plant_search
 from hortus.plants import service as plants
 from hortus.plants.paging import OffsetPage
 from hortus.plants.profile import plant_profile
-from hortus.web.router import VisitDep, render
+from hortus.web.router import VisitDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 24
@@ -47,6 +47,18 @@ def plant_list(visit: VisitDep, db: DatabaseDep, q: str = "", page: str = "1") -
                                                                   "total_pages": 0}}
     return render(visit, "plants.html", status=400 if error else 200, q=q, error=error,
                   plants=found["plants"], pagination=found["pagination"])
+
+
+@router.get("/plants/id/{plant_id}")
+def plant_by_id(visit: VisitDep, db: DatabaseDep, plant_id: int) -> Response:
+    """The profile of a plant known by id (links from identification results)."""
+    try:
+        with db.read() as session:
+            slug = plants.get_plant(session=session, plant_id=plant_id).slug
+    except HortusError as exc:
+        return render(visit, "error.html", status=exc.status, title="Plant not found",
+                      message=exc.message)
+    return redirect(visit, f"/plants/{slug}")
 
 
 @router.get("/plants/{slug}")
