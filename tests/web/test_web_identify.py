@@ -1,4 +1,4 @@
-"""The identification page for people: real photos, the packaged model, over HTTP and in Chromium."""
+"""The identification page for people: real photos and the packaged model, HTTP and Chromium."""
 
 from __future__ import annotations
 
