@@ -9,7 +9,6 @@ Loading re-hashes every file listed in the manifest and refuses any mismatch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hortus.vision.backbone.manifest import sha256_file, write_atomic
 from hortus.vision.dataset import ClassEntry
 from hortus.vision.heads import Head
 from hortus.vision.index import ReferenceIndex
@@ -65,26 +65,6 @@ def validate_name(name: str) -> str:
     if not _NAME.match(name):
         raise ArtifactError(f"bad project name {name!r}: use a-z, 0-9, '-' and '_'")
     return name
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_bytes(data: object) -> bytes:
@@ -166,7 +146,7 @@ def activate_version(root: Path, name: str, version: str) -> None:
     project_dir = Path(root) / validate_name(name)
     if not (project_dir / version / MANIFEST_FILE).is_file():
         raise ArtifactError(f"no version {version!r} of project {name!r}")
-    _write_atomic(project_dir / ACTIVE_FILE, (version + "\n").encode("utf-8"))
+    write_atomic(project_dir / ACTIVE_FILE, (version + "\n").encode("utf-8"))
 
 
 def active_version_dir(project_dir: Path) -> Path | None:
