@@ -90,18 +90,3 @@ def test_query_options():
 def test_names_and_languages():
     assert normalise_name("Viola  x wittrockiana") == "Viola × wittrockiana"
     assert language_chain("pt-BR") == ["pt-br", "pt", "en"]
-
-
-def test_multipart_framing():
-    from hortus.identify.upload import split_parts
-
-    body = (b"preamble\r\n--xx\r\nContent-Disposition: form-data; name=\"organs\"\r\n\r\nleaf"
-            b"\r\n--xx\r\nContent-Disposition: form-data; name=\"images\"; filename=\"a.jpg\"\r\n"
-            b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\r\n--x\r\n\xff\xd9\r\n--xx--\r\nepilogue")
-    parts = split_parts(body, b"xx")
-    assert [data for _, data in parts] == [b"leaf", b"\xff\xd8\r\n--x\r\n\xff\xd9"]
-    assert parts[1][0][b"content-type"] == b"image/jpeg"
-    for broken in (b"--xx\r\nno colon\r\n\r\nx\r\n--xx--", b"--xx\r\n\r\nunterminated",
-                   b"nothing here"):
-        with pytest.raises(InvalidInput):
-            split_parts(broken, b"xx")

@@ -6,6 +6,7 @@ Pl@ntNet's format ``{"statusCode", "error", "message"}`` by :func:`render_error`
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -16,14 +17,22 @@ from starlette.concurrency import run_in_threadpool
 
 from hortus.accounts import plantnet_views
 from hortus.accounts.deps import PlantnetCallerDep
-from hortus.accounts.quotas import API_IDENTIFY
+from hortus.accounts.quotas import API_IDENTIFY, QuotaState
+from hortus.config import Settings
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError, InvalidInput, NotFound, QuotaExceeded
 from hortus.families import ApiFamily
 from hortus.identify import catalogue, remote, serialize, service
 from hortus.identify.charge import identification_unit
-from hortus.identify.params import LANGUAGES, check_organs, parse_lang, parse_options
-from hortus.identify.upload import read_upload
+from hortus.identify.params import (
+    LANGUAGES,
+    MAX_IMAGES,
+    IdentifyOptions,
+    check_organs,
+    parse_lang,
+    parse_options,
+)
+from hortus.identify.upload import OrganField, stream_upload
 from hortus.inference import InferenceDep
 from hortus.vision.engine import reference_media_path
 
@@ -71,20 +80,12 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-async def _identify(request: Request, *, project: str, photos: list[service.Photo],
-                    caller: Any, db: Any, settings: Any, inference: Any,
-                    options: Any) -> JSONResponse:
-    engine = await service.load_engine(inference)
-    models = service.resolve_projects(engine, project)
-    async with identification_unit(request=request, database=db, settings=settings,
-                                   account_id=caller.account_id) as unit:
-        result = await service.identify(inference=inference, database=db, engine=engine,
-                                        models=models, project=project, photos=photos,
-                                        options=options)
+def _answer(request: Request, result: service.Identification, *, options: IdentifyOptions,
+            state: QuotaState, settings: Settings) -> JSONResponse:
     return JSONResponse(serialize.identification_result(
         result, language=options.lang, include_images=options.include_related_images,
         no_reject=options.no_reject, type_=options.type, detailed=options.detailed,
-        remaining=unit.remaining, media_dir=settings.media_dir, base_url=_base_url(request)))
+        remaining=state.remaining, media_dir=settings.media_dir, base_url=_base_url(request)))
 
 
 @router.post("/identify/{project}", summary="Identify a plant from 1 to 5 photos (multipart)")
@@ -92,14 +93,35 @@ async def identify_upload(project: str, request: Request, caller: PlantnetCaller
                           db: DatabaseDep, settings: SettingsDep,
                           inference: InferenceDep) -> JSONResponse:
     options = parse_options(_query(request))
-    upload = await read_upload(content_type=request.headers.get("content-type"),
+    engine = await service.load_engine(inference)
+    models = service.resolve_projects(engine, project)
+    async with (identification_unit(request=request, database=db, settings=settings,
+                                    account_id=caller.account_id) as unit,
+                service.PhotoPipeline(inference=inference, engine=engine) as pipeline):
+        # Each photo goes to the pipeline as soon as it has arrived; the organs may come before
+        # or after their photos, and are checked once the whole form is in.
+        organs: list[str] = []
+        images = 0
+        fields = stream_upload(content_type=request.headers.get("content-type"),
                                content_length=request.headers.get("content-length"),
                                stream=request.stream(), max_bytes=settings.max_upload_bytes)
-    organs = check_organs(upload.organs, len(upload.photos))
-    photos = [service.Photo(filename=p.filename, data=p.data, organ=o)
-              for p, o in zip(upload.photos, organs, strict=True)]
-    return await _identify(request, project=project, photos=photos, caller=caller, db=db,
-                           settings=settings, inference=inference, options=options)
+        async with aclosing(fields):
+            async for item in fields:
+                if isinstance(item, OrganField):
+                    organs.append(item.value)
+                    continue
+                images += 1
+                if images == 1:
+                    await unit.taken()
+                if images <= MAX_IMAGES:
+                    pipeline.add(item.filename, item.data)
+        checked = check_organs(organs, images)
+        photos, embeddings = await pipeline.finish(checked)
+        result = await service.identify(inference=inference, database=db, models=models,
+                                        project=project, photos=photos, embeddings=embeddings,
+                                        options=options)
+        state = await unit.taken()
+    return _answer(request, result, options=options, state=state, settings=settings)
 
 
 @router.get("/identify/{project}", summary="Identify a plant from image URLs (when enabled)")
@@ -112,12 +134,21 @@ async def identify_urls(project: str, request: Request, caller: PlantnetCallerDe
     options = parse_options(_query(request))
     urls = request.query_params.getlist("images")
     organs = check_organs(request.query_params.getlist("organs"), len(urls))
-    data = await remote.fetch_all(urls, allow=settings.url_fetch_allow,
-                                  max_bytes=settings.max_upload_bytes)
-    photos = [service.Photo(filename=url[-200:], data=blob, organ=organ)
-              for url, blob, organ in zip(urls, data, organs, strict=True)]
-    return await _identify(request, project=project, photos=photos, caller=caller, db=db,
-                           settings=settings, inference=inference, options=options)
+    engine = await service.load_engine(inference)
+    models = service.resolve_projects(engine, project)
+    async with identification_unit(request=request, database=db, settings=settings,
+                                   account_id=caller.account_id) as unit:
+        data = await remote.fetch_all(urls, allow=settings.url_fetch_allow,
+                                      max_bytes=settings.max_upload_bytes)
+        state = await unit.taken()
+        photos, embeddings = await service.embed_photos(
+            inference=inference, engine=engine,
+            uploads=[(url[-200:], blob) for url, blob in zip(urls, data, strict=True)],
+            organs=organs)
+        result = await service.identify(inference=inference, database=db, models=models,
+                                        project=project, photos=photos, embeddings=embeddings,
+                                        options=options)
+    return _answer(request, result, options=options, state=state, settings=settings)
 
 
 @router.get("/projects", summary="The identification projects")

@@ -1,7 +1,7 @@
 """Identification: photos in, ranked species out (the orchestration between vision and plants).
 
-The walk: decode every photo in parallel in the inference pool, embed them in batched forward
-passes (one per inference worker, side by side), ask each project for calibrated probabilities
+The walk: decode each photo in the inference pool as soon as it has arrived, embed each one as
+soon as it is decoded (:class:`PhotoPipeline`), ask each project for calibrated probabilities
 and open-set scores, fuse the photos (:mod:`hortus.identify.fusion`), reject or rank, then read
 the names of the ranked species from the knowledge base in two queries.
 No HTTP here: the router serialises.
@@ -16,7 +16,7 @@ import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +27,7 @@ from hortus.identify import fusion
 from hortus.identify.params import IdentifyOptions
 from hortus.inference import Inference
 from hortus.plants.taxonomy import SpeciesRecord, species_records
-from hortus.vision.decode import ImageDecodeError
+from hortus.vision.decode import DecodedImage, ImageDecodeError
 from hortus.vision.engine import ProjectModel, ReferencePhoto, VisionEngine
 
 ALL_PROJECTS = "all"
@@ -42,17 +42,17 @@ MULTI_PHOTO_VIEWS = ("center",)
 
 @dataclass(frozen=True)
 class Photo:
-    """One uploaded photo and the organ its sender says it shows."""
+    """One uploaded photo, the organ its sender says it shows, and its id (the first 32 hex
+    digits of its sha256)."""
 
     filename: str
-    data: bytes
+    data: bytes = field(repr=False)
     organ: str
+    image_id: str
 
-    @cached_property
-    def image_id(self) -> str:
-        """A stable id for the photo: the first 32 hex digits of its sha256 (computed once, in
-        the inference pool beside the decoding, so the event loop never hashes megabytes)."""
-        return hashlib.sha256(self.data).hexdigest()[:32]
+
+def photo_id(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,8 @@ def resolve_projects(engine: VisionEngine, project: str) -> list[ProjectModel]:
     return [model]
 
 
-def _decode_error(photo: Photo, position: int, exc: ImageDecodeError) -> Exception:
-    label = f"image {position + 1}" + (f" ({photo.filename[:80]})" if photo.filename else "")
+def _decode_error(filename: str, position: int, exc: ImageDecodeError) -> Exception:
+    label = f"image {position + 1}" + (f" ({filename[:80]})" if filename else "")
     if exc.code in _UNSUPPORTED_CODES:
         return UnsupportedMedia(f"{label}: {exc.reason}. Send JPEG or PNG photos.",
                                 error="unsupported media type")
@@ -204,48 +204,103 @@ def _version(verdicts: Sequence[_ProjectVerdict]) -> str:
     return "+".join(f"{v.model.name}-{v.model.version}" for v in verdicts)
 
 
-def _decode_and_embed_group(engine: VisionEngine, photos: Sequence[Photo],
-                            positions: Sequence[int], views: Sequence[str] | None) -> np.ndarray:
-    """Decode some of the photos, then embed them in one batched pass (one pool task)."""
-    images = []
-    for photo, position in zip(photos, positions, strict=True):
-        _ = photo.image_id
-        try:
-            images.append(engine.decode(photo.data))
-        except ImageDecodeError as exc:
-            error = _decode_error(photo, position, exc)
-            error.position = position  # type: ignore[attr-defined]
-            raise error from None
-    return engine.embed(images, views=views).embeddings
+def _decode(engine: VisionEngine, filename: str, data: bytes, position: int) -> DecodedImage:
+    """Decode one photo (a pool task); a bad photo becomes the API's 400 or 415."""
+    try:
+        return engine.decode(data)
+    except ImageDecodeError as exc:
+        error = _decode_error(filename, position, exc)
+        error.position = position  # type: ignore[attr-defined]
+        raise error from None
 
 
-async def decode_and_embed(*, inference: Inference, engine: VisionEngine,
-                           photos: Sequence[Photo]) -> np.ndarray:
-    """Embeddings ``[n, D]`` of the photos, in order.
+def _embed(engine: VisionEngine, image: DecodedImage, views: Sequence[str] | None) -> np.ndarray:
+    """One photo's embedding ``[D]`` (a pool task)."""
+    return engine.embed([image], views=views).embeddings[0]
 
-    The photos are dealt round-robin to the inference workers; each worker decodes its share
-    and embeds it in one batched pass, so the workers run side by side with no barrier between
-    decoding and embedding. A single photo is embedded in all the engine's views; several photos
-    of one plant in ``MULTI_PHOTO_VIEWS`` only, since fusing the photos already averages over
-    viewpoints (and five photos must cost at most about twice one).
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    """Drop a pool task nobody will await: cancel it if it has not started, and retrieve its
+    outcome so that a failure is not reported as never retrieved."""
+    future.cancel()
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+class PhotoPipeline:
+    """Photos in as they arrive, embeddings out: decoding starts at :meth:`add`.
+
+    Each photo is decoded in the inference pool as soon as it is added (and hashed beside it
+    in the default pool), so with a streamed upload the first photos are decoded while the
+    rest are still arriving. :meth:`finish` then embeds each photo as soon as it is decoded,
+    as its own pool task: five photos keep both workers busy to the end instead of leaving one
+    idle behind a worker with three. A single photo is embedded in all the engine's views;
+    several photos of one plant in ``MULTI_PHOTO_VIEWS`` only, since fusing the photos
+    already averages over viewpoints (and five photos must cost at most about twice one).
+
+    Use it as an async context manager: leaving it early drops the photos' pending work.
     """
-    views = MULTI_PHOTO_VIEWS if len(photos) > 1 else None
-    workers = max(1, min(len(photos), inference.settings.inference_workers))
-    groups = [list(range(w, len(photos), workers)) for w in range(workers)]
-    outputs = await asyncio.gather(*(
-        inference.run(_decode_and_embed_group, engine, [photos[i] for i in group], group, views)
-        for group in groups
-    ), return_exceptions=True)
-    failures = [o for o in outputs if isinstance(o, BaseException)]
-    if failures:
-        # Report the first bad photo in upload order, whichever worker met it first.
-        failures.sort(key=lambda e: getattr(e, "position", 0))
-        raise failures[0]
-    arrays = [o for o in outputs if isinstance(o, np.ndarray)]
-    embeddings = np.empty((len(photos), arrays[0].shape[1]), dtype=np.float32)
-    for group, output in zip(groups, arrays, strict=True):
-        embeddings[group] = output
-    return embeddings
+
+    def __init__(self, *, inference: Inference, engine: VisionEngine) -> None:
+        self._inference = inference
+        self._engine = engine
+        self._uploads: list[tuple[str, bytes]] = []
+        self._decoding: list[asyncio.Future[DecodedImage]] = []
+        self._hashing: list[asyncio.Future[str]] = []
+        self._finished = False
+
+    def __len__(self) -> int:
+        return len(self._uploads)
+
+    async def __aenter__(self) -> PhotoPipeline:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self._finished:
+            futures: list[asyncio.Future[Any]] = [*self._decoding, *self._hashing]
+            for future in futures:
+                _forget(future)
+
+    def add(self, filename: str, data: bytes) -> None:
+        """Start decoding (and hashing) a photo."""
+        loop = asyncio.get_running_loop()
+        position = len(self._uploads)
+        self._uploads.append((filename, data))
+        self._decoding.append(asyncio.ensure_future(
+            self._inference.run(_decode, self._engine, filename, data, position)))
+        self._hashing.append(loop.run_in_executor(None, photo_id, data))
+
+    async def finish(self, organs: Sequence[str]) -> tuple[list[Photo], np.ndarray]:
+        """The photos (with ``organs``, in order) and their embeddings ``[n, D]``.
+
+        Raises the error of the first bad photo in upload order, whichever worker met it.
+        """
+        views = MULTI_PHOTO_VIEWS if len(self._uploads) > 1 else None
+
+        async def embedded(decoding: asyncio.Future[DecodedImage]) -> np.ndarray:
+            return await self._inference.run(_embed, self._engine, await decoding, views)
+
+        outcomes = await asyncio.gather(*(embedded(d) for d in self._decoding),
+                                        return_exceptions=True)
+        ids = await asyncio.gather(*self._hashing)
+        self._finished = True
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            failures.sort(key=lambda e: getattr(e, "position", 0))
+            raise failures[0]
+        photos = [Photo(filename=filename, data=data, organ=organ, image_id=image_id)
+                  for (filename, data), organ, image_id
+                  in zip(self._uploads, organs, ids, strict=True)]
+        return photos, np.stack([o for o in outcomes if isinstance(o, np.ndarray)])
+
+
+async def embed_photos(*, inference: Inference, engine: VisionEngine,
+                       uploads: Sequence[tuple[str, bytes]],
+                       organs: Sequence[str]) -> tuple[list[Photo], np.ndarray]:
+    """Photos already in memory (fetched by URL, or from a web form), embedded."""
+    async with PhotoPipeline(inference=inference, engine=engine) as pipeline:
+        for filename, data in uploads:
+            pipeline.add(filename, data)
+        return await pipeline.finish(organs)
 
 
 def _analyse(models: Sequence[ProjectModel], embeddings: np.ndarray,
@@ -284,13 +339,12 @@ def _records(database: Database, names: list[str], lang: str) -> dict[str, Speci
     return records
 
 
-async def identify(*, inference: Inference, database: Database, engine: VisionEngine,
+async def identify(*, inference: Inference, database: Database,
                    models: Sequence[ProjectModel], project: str, photos: Sequence[Photo],
-                   options: IdentifyOptions) -> Identification:
-    """Identify one plant from 1 to 5 photos. Raises NotFound("Species not found") when the
-    open-set rule rejects the photos (unless ``options.no_reject``), UnsupportedMedia or
-    InvalidInput for photos that cannot be decoded."""
-    embeddings = await decode_and_embed(inference=inference, engine=engine, photos=photos)
+                   embeddings: np.ndarray, options: IdentifyOptions) -> Identification:
+    """Identify one plant from 1 to 5 embedded photos (:class:`PhotoPipeline`). Raises
+    NotFound("Species not found") when the open-set rule rejects the photos (unless
+    ``options.no_reject``)."""
     ranking, ranked, references, organs = await inference.run(
         _analyse, models, embeddings, photos, options)
     if ranking.rejected and not options.no_reject:

@@ -50,18 +50,19 @@ async def identify_photos(
     try:
         chosen = [(f, o) for f, o in zip(images, organs, strict=False) if f.filename]
         checked = check_organs([o for _, o in chosen], len(chosen))
-        photos = []
-        for (upload, _), organ in zip(chosen, checked, strict=True):
-            data = await upload.read(settings.max_upload_bytes + 1)
-            photos.append(service.Photo(filename=upload.filename or "", data=data, organ=organ))
+        uploads = [(upload.filename or "", await upload.read(settings.max_upload_bytes + 1))
+                   for upload, _ in chosen]
         engine = await service.load_engine(inference)
         models = service.resolve_projects(engine, service.ALL_PROJECTS)
         options = IdentifyOptions(nb_results=RESULTS)
         async with identification_unit(request=request, database=db, settings=settings,
-                                       account_id=visit.account.id):
-            result = await service.identify(inference=inference, database=db, engine=engine,
-                                            models=models, project=service.ALL_PROJECTS,
-                                            photos=photos, options=options)
+                                       account_id=visit.account.id) as unit:
+            await unit.taken()
+            photos, embeddings = await service.embed_photos(
+                inference=inference, engine=engine, uploads=uploads, organs=checked)
+            result = await service.identify(inference=inference, database=db, models=models,
+                                            project=service.ALL_PROJECTS, photos=photos,
+                                            embeddings=embeddings, options=options)
     except HortusError as exc:
         message = exc.message
         if message == service.SPECIES_NOT_FOUND:
