@@ -97,7 +97,7 @@ def main() -> None:
     from hortus.bootstrap import prepare_database
     from hortus.config import Settings
     from hortus.diagnose.recognition import diagnose_photo
-    from hortus.vision.engine import VisionEngine
+    from hortus.vision.engine import VisionEngine, limit_blas_threads
 
     work = Path(tempfile.mkdtemp(prefix="bench-diagnose-"))
     try:
@@ -115,6 +115,7 @@ def main() -> None:
         database.dispose()
 
         engine = VisionEngine.load(models_dir, threads=args.threads)
+        limit_blas_threads(1)  # as the server does (hortus.inference)
         photos = [p.read_bytes() for label in ("angular_leaf_spot", "bean_rust", "healthy")
                   for p in sorted((SHARED / "ibean" / label).iterdir())[300:310]]
         port = free_port()

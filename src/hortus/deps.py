@@ -1,4 +1,8 @@
-"""Dependencies shared by every router: settings, database, request bodies."""
+"""Dependencies shared by every router: settings, database, request bodies.
+
+Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in a
+worker thread, a hop that costs more than the lookup itself.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,11 @@ from hortus.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 MAX_JSON_BODY = 1024 * 1024
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from hortus.config import Settings
-from hortus.vision.engine import VisionEngine
+from hortus.vision.engine import VisionEngine, limit_blas_threads
 
 logger = logging.getLogger("hortus")
 T = TypeVar("T")
@@ -46,6 +46,7 @@ class Inference:
                     self._engine = VisionEngine.load(
                         self.settings.models_dir, threads=self.settings.inference_threads
                     )
+                    limit_blas_threads(1)  # parallelism comes from the pool, not from BLAS
         return self._engine
 
     @property
@@ -76,7 +77,7 @@ class Inference:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def get_inference(request: Request) -> Inference:
+async def get_inference(request: Request) -> Inference:
     return request.app.state.inference
 
 

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
 
-from hortus.accounts import quotas, service
+from hortus.accounts import keycache, quotas, service
 from hortus.accounts.exposure import check_exposure
+from hortus.accounts.keys import split_api_key
 from hortus.accounts.models import ApiKey
+from hortus.db import Database
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import NotAuthenticated, QuotaExceeded
 
@@ -69,42 +72,68 @@ def note_exceeded(request: Request, exc: QuotaExceeded) -> None:
     setattr(request.state, STATE_RATE_LIMIT, quotas.exceeded_headers(exc))
 
 
-def _admit(request: Request, db: DatabaseDep, key: ApiKey | None, message: str) -> Caller:
+def _load_key(db: Database, key_id: str) -> ApiKey | None:
+    with db.read() as session:
+        key = service.find_key(session=session, key_id=key_id)
+    if key is not None:
+        keycache.remember(db, key)
+    return key
+
+
+async def _authenticate(db: Database, key_id: str | None, secret: str | None) -> ApiKey | None:
+    """The live key for this id and secret, or None; the database is asked only when the key
+    is not in :mod:`hortus.accounts.keycache`, and then in a worker thread."""
+    if not service.plausible_pair(key_id, secret):
+        return None
+    assert key_id is not None and secret is not None
+    key = keycache.lookup(db, key_id)
+    if key is None:
+        key = await run_in_threadpool(_load_key, db, key_id)
+    return service.live_key_for_secret(key, secret)
+
+
+def _touch(db: Database, key: ApiKey) -> None:
+    with db.write() as session:
+        service.touch_key(session=session, key=key)
+
+
+async def _admit(request: Request, db: Database, key: ApiKey | None, message: str) -> Caller:
     if key is None:
         raise NotAuthenticated(message)
     check_exposure(key=key, origin=request.headers.get("origin"), client_ip=client_ip(request))
     note_cors(request, key)
     if service.needs_touch(key):
-        with db.write() as session:
-            service.touch_key(session=session, key=key)
+        await run_in_threadpool(_touch, db, key)
     return Caller(key=key, account_id=key.account_id)
 
 
-def plantnet_caller(
+def _split(api_key: str | None) -> tuple[str | None, str | None]:
+    parts = split_api_key(api_key) if api_key else None
+    return parts if parts is not None else (None, None)
+
+
+async def plantnet_caller(
     request: Request,
     db: DatabaseDep,
     api_key: Annotated[str | None, Query(alias="api-key", description="Your private API key")]
     = None,
 ) -> Caller:
     """The caller of a Pl@ntNet route (key in the ``api-key`` query parameter)."""
-    with db.read() as session:
-        key = service.authenticate_api_key(session=session, api_key=api_key)
-    return _admit(request, db, key, PLANTNET_401)
+    key = await _authenticate(db, *_split(api_key))
+    return await _admit(request, db, key, PLANTNET_401)
 
 
-def peat_caller(
+async def peat_caller(
     request: Request,
     db: DatabaseDep,
     api_key: Annotated[str | None, Header(alias="Api-Key", description="Your API key")] = None,
 ) -> Caller:
     """The caller of a PEAT route (key in the ``Api-Key`` header, or ``api_key``)."""
-    presented = api_key or request.headers.get("api_key")
-    with db.read() as session:
-        key = service.authenticate_api_key(session=session, api_key=presented)
-    return _admit(request, db, key, PEAT_401)
+    key = await _authenticate(db, *_split(api_key or request.headers.get("api_key")))
+    return await _admit(request, db, key, PEAT_401)
 
 
-def permapeople_key(
+async def permapeople_key(
     request: Request,
     db: DatabaseDep,
     settings: SettingsDep,
@@ -116,14 +145,12 @@ def permapeople_key(
     401 with the seed's exact body when the key is missing or wrong, 403 when its exposure rules
     refuse the request, 429 when the plant-database quota is used up.
     """
-    with db.read() as session:
-        key = service.authenticate_pair(
-            session=session, key_id=x_permapeople_key_id, secret=x_permapeople_key_secret
-        )
-    caller = _admit(request, db, key, PERMAPEOPLE_401)
+    key = await _authenticate(db, x_permapeople_key_id, x_permapeople_key_secret)
+    caller = await _admit(request, db, key, PERMAPEOPLE_401)
     try:
-        state = quotas.consume(database=db, settings=settings, account_id=caller.account_id,
-                               api=quotas.API_PLANTS)
+        state = await run_in_threadpool(
+            lambda: quotas.consume(database=db, settings=settings, account_id=caller.account_id,
+                                   api=quotas.API_PLANTS))
     except QuotaExceeded as exc:
         note_exceeded(request, exc)
         raise

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
-from hortus.accounts import passwords
+from hortus.accounts import keycache, passwords
 from hortus.accounts.exposure import (
     origin_allowed,
     origin_host,
@@ -66,13 +66,20 @@ def create_key(*, session: Session, account: Account, label: str | None = None) 
     return new
 
 
-def authenticate_pair(*, session: Session, key_id: str | None, secret: str | None) -> ApiKey | None:
-    """The live key matching ``key_id`` and ``secret``, or None (unknown, wrong or revoked)."""
-    if not key_id or not secret or len(key_id) > 64 or len(secret) > 256:
-        return None
-    key = session.scalar(
+def plausible_pair(key_id: str | None, secret: str | None) -> bool:
+    """Whether a presented id and secret are worth looking up at all."""
+    return bool(key_id and secret and len(key_id) <= 64 and len(secret) <= 256)
+
+
+def find_key(*, session: Session, key_id: str) -> ApiKey | None:
+    """The key with this id (revoked or not), its account loaded; None when there is none."""
+    return session.scalar(
         select(ApiKey).options(joinedload(ApiKey.account)).where(ApiKey.key_id == key_id)
     )
+
+
+def live_key_for_secret(key: ApiKey | None, secret: str) -> ApiKey | None:
+    """``key`` when ``secret`` is its secret and it is not revoked, else None."""
     if key is None:
         # Spend the same hashing work as a hit so timing does not reveal which ids exist.
         secret_matches(secret, "0" * 64)
@@ -80,6 +87,14 @@ def authenticate_pair(*, session: Session, key_id: str | None, secret: str | Non
     if not secret_matches(secret, key.secret_hash) or key.revoked_at is not None:
         return None
     return key
+
+
+def authenticate_pair(*, session: Session, key_id: str | None, secret: str | None) -> ApiKey | None:
+    """The live key matching ``key_id`` and ``secret``, or None (unknown, wrong or revoked)."""
+    if not plausible_pair(key_id, secret):
+        return None
+    assert key_id is not None and secret is not None
+    return live_key_for_secret(find_key(session=session, key_id=key_id), secret)
 
 
 def authenticate_api_key(*, session: Session, api_key: str | None) -> ApiKey | None:
@@ -172,6 +187,7 @@ def revoke_key(*, session: Session, account: Account, key_id: str) -> ApiKey:
     key = get_own_key(session=session, account=account, key_id=key_id)
     key.revoked_at = utcnow()
     session.flush()
+    keycache.forget_all()
     return key
 
 
@@ -186,6 +202,7 @@ def rotate_key(*, session: Session, account: Account, key_id: str) -> NewKey:
     replacement.authorized_domains = old.authorized_domains
     replacement.authorized_ips = old.authorized_ips
     session.flush()
+    keycache.forget_all()
     return new
 
 
@@ -209,6 +226,7 @@ def set_exposure(*, session: Session, account: Account, key_id: str, expose: boo
     key.authorized_domains = "\n".join(parsed["domains"])
     key.authorized_ips = "\n".join(parsed["ips"])
     session.flush()
+    keycache.forget_all()
     return key
 
 

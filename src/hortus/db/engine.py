@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar, Token
 from pathlib import Path
 
@@ -55,6 +56,11 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Writers of this process queue on a lock, and the
+        # next one starts the moment the last commits; left to SQLite, a waiting writer polls
+        # in sleeps of 1 to 100 ms (its busy handler). Other processes still meet the busy
+        # timeout.
+        self._writer = threading.Lock() if self.dialect == "sqlite" else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,6 +86,10 @@ class Database:
         On SQLite it starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
         timeout instead of failing on lock upgrade; on PostgreSQL it is an ordinary transaction.
         """
+        with self._writer or nullcontext():
+            yield from self._write()
+
+    def _write(self) -> Iterator[Session]:
         token: Token[bool] | None = _write_intent.set(True)
         session = self._sessions()
         try:

@@ -60,7 +60,7 @@ def render_error(status: int, error: str, message: str, exc: HortusError | None)
 FAMILY = ApiFamily(name="plantnet", prefix=PREFIX, render=render_error)
 
 
-def check_uri_length(request: Request) -> None:
+async def check_uri_length(request: Request) -> None:
     """414 for a request line longer than :data:`MAX_URI_LENGTH` (e.g. too many image URLs)."""
     query = request.scope.get("query_string", b"")
     if len(request.scope.get("raw_path", b"")) + len(query) > MAX_URI_LENGTH:

@@ -38,6 +38,7 @@ SPECIES_NOT_FOUND = "Species not found"
 PROJECT_NOT_FOUND = "Project not found"
 _UNSUPPORTED_CODES = ("unsupported_format", "not_an_image")
 MULTI_PHOTO_VIEWS = ("center",)
+INLINE_HASH_BYTES = 256 * 1024  # sha256 of 256 KiB: ~0.15 ms on the event loop
 
 
 @dataclass(frozen=True)
@@ -204,14 +205,11 @@ def _version(verdicts: Sequence[_ProjectVerdict]) -> str:
     return "+".join(f"{v.model.name}-{v.model.version}" for v in verdicts)
 
 
-def _decode(engine: VisionEngine, filename: str, data: bytes, position: int) -> DecodedImage:
-    """Decode one photo (a pool task); a bad photo becomes the API's 400 or 415."""
-    try:
-        return engine.decode(data)
-    except ImageDecodeError as exc:
-        error = _decode_error(filename, position, exc)
-        error.position = position  # type: ignore[attr-defined]
-        raise error from None
+def _views(count: int) -> Sequence[str] | None:
+    """A single photo is embedded in all the engine's views; several photos of one plant in
+    ``MULTI_PHOTO_VIEWS`` only, since fusing the photos already averages over viewpoints (and
+    five photos must cost at most about twice one)."""
+    return MULTI_PHOTO_VIEWS if count > 1 else None
 
 
 def _embed(engine: VisionEngine, image: DecodedImage, views: Sequence[str] | None) -> np.ndarray:
@@ -229,13 +227,13 @@ def _forget(future: asyncio.Future[Any]) -> None:
 class PhotoPipeline:
     """Photos in as they arrive, embeddings out: decoding starts at :meth:`add`.
 
-    Each photo is decoded in the inference pool as soon as it is added (and hashed beside it
-    in the default pool), so with a streamed upload the first photos are decoded while the
-    rest are still arriving. :meth:`finish` then embeds each photo as soon as it is decoded,
-    as its own pool task: five photos keep both workers busy to the end instead of leaving one
-    idle behind a worker with three. A single photo is embedded in all the engine's views;
-    several photos of one plant in ``MULTI_PHOTO_VIEWS`` only, since fusing the photos
-    already averages over viewpoints (and five photos must cost at most about twice one).
+    Each photo is decoded in the inference pool as soon as it is added (and hashed beside it in
+    the default pool), so with a streamed upload the first photos are decoded while the rest
+    are still arriving. How a photo is embedded depends on how many photos there are
+    (:func:`_views`), known only once :meth:`finish` is called: a photo decoded after that is
+    embedded in the same pool task; one decoded before gets an embedding task of its own as soon
+    as :meth:`finish` knows. Every photo being its own task, five photos keep both workers busy
+    to the end instead of leaving one idle behind a worker with three.
 
     Use it as an async context manager: leaving it early drops the photos' pending work.
     """
@@ -244,8 +242,9 @@ class PhotoPipeline:
         self._inference = inference
         self._engine = engine
         self._uploads: list[tuple[str, bytes]] = []
-        self._decoding: list[asyncio.Future[DecodedImage]] = []
+        self._decoding: list[asyncio.Future[tuple[DecodedImage, np.ndarray | None]]] = []
         self._hashing: list[asyncio.Future[str]] = []
+        self._count: int | None = None  # set by finish(); read by the pool's threads
         self._finished = False
 
     def __len__(self) -> int:
@@ -266,18 +265,41 @@ class PhotoPipeline:
         position = len(self._uploads)
         self._uploads.append((filename, data))
         self._decoding.append(asyncio.ensure_future(
-            self._inference.run(_decode, self._engine, filename, data, position)))
-        self._hashing.append(loop.run_in_executor(None, photo_id, data))
+            self._inference.run(self._decode, filename, data, position)))
+        if len(data) <= INLINE_HASH_BYTES:  # cheaper than a trip to a thread
+            hashed: asyncio.Future[str] = loop.create_future()
+            hashed.set_result(photo_id(data))
+        else:
+            hashed = loop.run_in_executor(None, photo_id, data)
+        self._hashing.append(hashed)
+
+    def _decode(self, filename: str, data: bytes,
+                position: int) -> tuple[DecodedImage, np.ndarray | None]:
+        """Decode one photo, and embed it too if the number of photos is known (a pool task).
+        A bad photo becomes the API's 400 or 415."""
+        try:
+            image = self._engine.decode(data)
+        except ImageDecodeError as exc:
+            error = _decode_error(filename, position, exc)
+            error.position = position  # type: ignore[attr-defined]
+            raise error from None
+        count = self._count
+        return image, (None if count is None else _embed(self._engine, image, _views(count)))
 
     async def finish(self, organs: Sequence[str]) -> tuple[list[Photo], np.ndarray]:
         """The photos (with ``organs``, in order) and their embeddings ``[n, D]``.
 
         Raises the error of the first bad photo in upload order, whichever worker met it.
         """
-        views = MULTI_PHOTO_VIEWS if len(self._uploads) > 1 else None
+        self._count = len(self._uploads)
+        views = _views(self._count)
 
-        async def embedded(decoding: asyncio.Future[DecodedImage]) -> np.ndarray:
-            return await self._inference.run(_embed, self._engine, await decoding, views)
+        async def embedded(
+                decoding: asyncio.Future[tuple[DecodedImage, np.ndarray | None]]) -> np.ndarray:
+            image, embedding = await decoding
+            if embedding is None:
+                embedding = await self._inference.run(_embed, self._engine, image, views)
+            return embedding
 
         outcomes = await asyncio.gather(*(embedded(d) for d in self._decoding),
                                         return_exceptions=True)
@@ -317,25 +339,40 @@ def _analyse(models: Sequence[ProjectModel], embeddings: np.ndarray,
 
 
 _RECORDS_TTL = 60.0  # seconds; knowledge-base edits show in identifications within a minute
+_RECORDS_MAX = 20_000
 _records_cache: weakref.WeakKeyDictionary[
-    Database, dict[tuple[tuple[str, ...], str], tuple[float, dict[str, SpeciesRecord]]]
+    Database, dict[tuple[str, str], tuple[float, SpeciesRecord | None]]
 ] = weakref.WeakKeyDictionary()
 
 
-def _records(database: Database, names: list[str], lang: str) -> dict[str, SpeciesRecord]:
-    """Names, taxonomy and ids of the species, cached briefly (the same few species and
-    languages come back request after request)."""
-    cache = _records_cache.setdefault(database, {})
-    key = (tuple(names), lang)
-    now = time.monotonic()
-    hit = cache.get(key)
-    if hit is not None and now - hit[0] < _RECORDS_TTL:
-        return hit[1]
+def _read_records(database: Database, names: list[str], lang: str) -> dict[str, SpeciesRecord]:
     with database.read() as session:
         records = species_records(session=session, names=names, language=lang)
-    if len(cache) > 4096:
+    cache = _records_cache.setdefault(database, {})
+    if len(cache) > _RECORDS_MAX:
         cache.clear()
-    cache[key] = (now, records)
+    now = time.monotonic()
+    for name in names:  # a species the knowledge base lacks is remembered as None
+        cache[(name, lang)] = (now, records.get(name))
+    return records
+
+
+async def _records(database: Database, names: list[str], lang: str) -> dict[str, SpeciesRecord]:
+    """Names, taxonomy and ids of the species, each cached briefly by species and language
+    (the same few species come back request after request, in ever different rankings); only
+    the species not cached cost a trip to a thread and the database."""
+    cache = _records_cache.get(database, {})
+    now = time.monotonic()
+    records: dict[str, SpeciesRecord] = {}
+    missing = []
+    for name in names:
+        hit = cache.get((name, lang))
+        if hit is None or now - hit[0] >= _RECORDS_TTL:
+            missing.append(name)
+        elif hit[1] is not None:
+            records[name] = hit[1]
+    if missing:
+        records.update(await run_in_threadpool(_read_records, database, missing, lang))
     return records
 
 
@@ -350,7 +387,7 @@ async def identify(*, inference: Inference, database: Database,
     if ranking.rejected and not options.no_reject:
         raise NotFound(SPECIES_NOT_FOUND, error="species not found")
     names = list(ranking.merged) if options.detailed else [t.name for t in ranked]
-    records = await run_in_threadpool(_records, database, names, options.lang)
+    records = await _records(database, names, options.lang)
     result = Identification(
         project=project, preferred_project=ranking.preferred.model.name,
         version=_version(ranking.verdicts), photos=list(photos), predicted_organs=organs,

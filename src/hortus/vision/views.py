@@ -48,11 +48,18 @@ def crop_rgb(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndar
     return np.ascontiguousarray(rgb[y0:y1, x0:x1])
 
 
+def _view_image(image: Any, view: View) -> Any:
+    if view.box == (0.0, 0.0, 1.0, 1.0):
+        return image
+    return dataclasses.replace(image, rgb=crop_rgb(image.rgb, view.box))
+
+
 def view_input(backbone: Any, image: Any, view: View) -> np.ndarray:
     """The backbone's preprocessed input ``float32[3, S, S]`` for one view of a decoded image."""
-    rgb = image.rgb
-    if view.box != (0.0, 0.0, 1.0, 1.0):
-        rgb = crop_rgb(rgb, view.box)
-    if rgb is not image.rgb:
-        image = dataclasses.replace(image, rgb=np.ascontiguousarray(rgb))
-    return backbone.preprocess(image, hflip=view.hflip)
+    return backbone.preprocess(_view_image(image, view), hflip=view.hflip)
+
+
+def view_pixels(backbone: Any, image: Any, view: View) -> np.ndarray:
+    """One view of a decoded image as the backbone's uint8 ``[S, S, 3]`` crop, to be stacked
+    with others and normalised as one batch (``backbone.normalise``)."""
+    return backbone.crop(_view_image(image, view), hflip=view.hflip)

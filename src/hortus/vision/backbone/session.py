@@ -42,6 +42,43 @@ def centre_crop_box(width: int, height: int, resize_short: int, crop: int) -> tu
     return (left * sx, top * sy, (left + crop) * sx, (top + crop) * sy)
 
 
+def crop_rgb_input(
+    rgb: np.ndarray, *, resize_short: int, input_size: int, hflip: bool = False
+) -> np.ndarray:
+    """HxWx3 uint8 RGB -> uint8 ``[S, S, 3]``: resize the short side, centre crop, maybe mirror.
+
+    Resampling is Pillow's antialiased bilinear (one call, done without the GIL).
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected HxWx3 uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    height, width = rgb.shape[:2]
+    box = centre_crop_box(width, height, resize_short, input_size)
+    crop = Image.fromarray(rgb).resize(
+        (input_size, input_size), Image.Resampling.BILINEAR, box=box  # type: ignore[arg-type]
+    )
+    pixels = np.asarray(crop)
+    return pixels[:, ::-1] if hflip else pixels
+
+
+def normalise_batch(
+    pixels: np.ndarray, *, mean: Sequence[float], std: Sequence[float]
+) -> np.ndarray:
+    """uint8 ``[n, S, S, 3]`` -> float32 ``[n, 3, S, S]``: ``(x - mean) / std`` per channel.
+
+    A whole batch at once, channel by channel into the planar output: NumPy broadcasting over a
+    trailing axis of 3 runs 3-element inner loops, 4x slower than these whole-plane ones, and a
+    batch takes the GIL back 6 times instead of 6 times per view.
+    """
+    n, height, width, _ = pixels.shape
+    out = np.empty((n, 3, height, width), np.float32)
+    for channel in range(3):
+        planes = out[:, channel]
+        np.subtract(pixels[..., channel], np.float32(mean[channel]), out=planes,
+                    dtype=np.float32)
+        planes *= np.float32(1.0) / np.float32(std[channel])
+    return out
+
+
 def preprocess_rgb(
     rgb: np.ndarray,
     *,
@@ -55,17 +92,8 @@ def preprocess_rgb(
 
     Resampling is Pillow's antialiased bilinear. ``hflip`` mirrors the crop left-right.
     """
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected HxWx3 uint8 RGB, got {rgb.shape} {rgb.dtype}")
-    height, width = rgb.shape[:2]
-    image = Image.fromarray(rgb)
-    box = centre_crop_box(width, height, resize_short, input_size)
-    crop = image.resize((input_size, input_size), Image.Resampling.BILINEAR, box=box)  # type: ignore[arg-type]
-    pixels = np.asarray(crop, dtype=np.float32)
-    if hflip:
-        pixels = pixels[:, ::-1]
-    pixels = (pixels - np.asarray(mean, np.float32)) * (1.0 / np.asarray(std, np.float32))
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+    pixels = crop_rgb_input(rgb, resize_short=resize_short, input_size=input_size, hflip=hflip)
+    return normalise_batch(pixels[None], mean=mean, std=std)[0]
 
 
 class Backbone:
@@ -112,15 +140,18 @@ class Backbone:
 
     def preprocess(self, image: DecodedImage, *, hflip: bool = False) -> np.ndarray:
         """Decoded image -> float32 ``[3, S, S]`` as this backbone's manifest prescribes."""
+        return self.normalise(self.crop(image, hflip=hflip)[None])[0]
+
+    def crop(self, image: DecodedImage, *, hflip: bool = False) -> np.ndarray:
+        """Decoded image -> uint8 ``[S, S, 3]``, resized and cropped as the manifest says."""
         m = self.manifest
-        return preprocess_rgb(
-            image.rgb,
-            resize_short=m.resize_short,
-            input_size=m.input_size,
-            mean=m.mean,
-            std=m.std,
-            hflip=hflip,
+        return crop_rgb_input(
+            image.rgb, resize_short=m.resize_short, input_size=m.input_size, hflip=hflip
         )
+
+    def normalise(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 ``[n, S, S, 3]`` crops -> the float32 ``[n, 3, S, S]`` batch to forward."""
+        return normalise_batch(pixels, mean=self.manifest.mean, std=self.manifest.std)
 
     def forward(self, batch: np.ndarray) -> BackboneOutput:
         """Run one forward pass over float32 ``[n, 3, S, S]``."""
@@ -138,7 +169,7 @@ class Backbone:
         if not images:
             size = self.manifest.input_size
             return self.forward(np.zeros((0, 3, size, size), np.float32))
-        return self.forward(np.stack([self.preprocess(image) for image in images]))
+        return self.forward(self.normalise(np.stack([self.crop(image) for image in images])))
 
 
 def _check_io(session: ort.InferenceSession, manifest: BackboneManifest) -> None:
