@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -75,6 +76,30 @@ def test_revoked_key_stops_working_everywhere(acct_client: TestClient, acct_db: 
         service.revoke_key(session=session, account=account, key_id=owner.key.key_id)
     assert acct_client.get("/api/plants", headers=pp_headers(owner)).json() == SEED_401
     assert acct_client.get("/v2/quota", params={"api-key": owner.key.api_key}).status_code == 401
+
+
+def test_a_key_changed_by_another_process_is_seen_within_the_cache_ttl(
+        acct_client: TestClient, acct_db: Database) -> None:
+    """Keys are remembered for keycache.TTL_SECONDS; a change made behind this process's back
+    (here: straight SQL, as the CLI or another worker would) shows once that has passed. The
+    secret is checked on every request, remembered or not."""
+    from sqlalchemy import text
+
+    from hortus.accounts import keycache
+
+    owner = make_key(acct_db)
+    params = {"api-key": owner.key.api_key}
+    assert acct_client.get("/v2/quota", params=params).status_code == 200  # now remembered
+    wrong = {"api-key": f"{owner.key.key_id}.{'x' * 43}"}
+    assert acct_client.get("/v2/quota", params=wrong).status_code == 401
+    with acct_db.write() as session:
+        session.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP "
+                             "WHERE key_id = :key_id"), {"key_id": owner.key.key_id})
+    deadline = time.monotonic() + keycache.TTL_SECONDS + 2
+    while acct_client.get("/v2/quota", params=params).status_code == 200:
+        assert time.monotonic() < deadline, "a revoked key kept working past the cache TTL"
+        time.sleep(0.05)
+    assert acct_client.get("/api/plants", headers=pp_headers(owner)).json() == SEED_401
 
 
 def test_unexposed_key_sends_no_cors_headers_and_refuses_browsers(

@@ -182,6 +182,21 @@ def test_bad_requests_get_plantnet_errors_and_cost_nothing(case, status, id_clie
     assert _used(id_client, key) == 0
 
 
+def test_several_bad_photos_report_the_first_in_upload_order(id_client, id_settings, flora):
+    """Photos are decoded side by side as they arrive; whichever worker fails first, the
+    answer names the first bad photo as sent, and nothing is counted."""
+    key = make_key(id_settings)
+    good = flora.photo("daffodil").read_bytes()
+    for files, organs, named in (
+            ([good, good[: len(good) // 3], b"GIF89a not really"], ["flower"] * 3, "image 2"),
+            ([b"plain text", good, good[:100]], ["flower", "leaf", "fruit"], "image 1"),
+            ([good] * 4 + [good[:-5000]], ["flower"] * 5, "image 5")):
+        response = _identify(id_client, key, _files(*files), organs)
+        assert response.status_code in (400, 415), response.text
+        assert response.json()["message"].startswith(f"{named} (photo_"), response.text
+    assert _used(id_client, key) == 0
+
+
 def test_upload_cap_413_by_declared_length_and_while_streaming(settings, flora):
     capped = flora_settings(settings, flora, max_upload_bytes=64 * 1024)
     key = make_key(capped)
