@@ -183,7 +183,8 @@ def get_own_key(*, session: Session, account: Account, key_id: str) -> ApiKey:
 
 
 def revoke_key(*, session: Session, account: Account, key_id: str) -> ApiKey:
-    """Revoke a key: it stops working at once, for every API."""
+    """Revoke a key: it stops working for every API, at once in this process and within
+    ``keycache.TTL_SECONDS`` in any other (a running server, when the CLI revokes)."""
     key = get_own_key(session=session, account=account, key_id=key_id)
     key.revoked_at = utcnow()
     session.flush()
