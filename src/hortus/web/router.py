@@ -186,6 +186,15 @@ def _login_first(visit: Visit) -> Response:
     return redirect(visit, f"/login?next={SETTINGS_PATH}")
 
 
+def _key_form_account(visit: Visit, csrf_token: str) -> Account | Response:
+    """The account a key form acts for, or the answer when it may not act (sign in first, or
+    a bad CSRF token)."""
+    if visit.account is None:
+        return _login_first(visit)
+    refused = _csrf_refused(visit, csrf_token)
+    return visit.account if refused is None else refused
+
+
 @router.get(SETTINGS_PATH)
 def settings_page(visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
                   notice: str | None = None) -> Response:
@@ -197,12 +206,10 @@ def settings_page(visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
 @router.post(f"{SETTINGS_PATH}/generate")
 def generate_key(visit: VisitDep, db: DatabaseDep, settings: SettingsDep, label: Text = "",
                  csrf_token: Text = "") -> Response:
-    if visit.account is None:
-        return _login_first(visit)
-    if (refused := _csrf_refused(visit, csrf_token)) is not None:
-        return refused
+    if isinstance(account := _key_form_account(visit, csrf_token), Response):
+        return account
     with db.write() as session:
-        new = service.create_key(session=session, account=visit.account,
+        new = service.create_key(session=session, account=account,
                                  label=label.strip()[:200] or None)
     return _settings_page(visit, db, settings, new_key=new)
 
@@ -210,13 +217,11 @@ def generate_key(visit: VisitDep, db: DatabaseDep, settings: SettingsDep, label:
 @router.post(SETTINGS_PATH + "/{key_id}/rotate")
 def rotate_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
                csrf_token: Text = "") -> Response:
-    if visit.account is None:
-        return _login_first(visit)
-    if (refused := _csrf_refused(visit, csrf_token)) is not None:
-        return refused
+    if isinstance(account := _key_form_account(visit, csrf_token), Response):
+        return account
     try:
         with db.write() as session:
-            new = service.rotate_key(session=session, account=visit.account, key_id=key_id)
+            new = service.rotate_key(session=session, account=account, key_id=key_id)
     except HortusError as exc:
         return _settings_page(visit, db, settings, status=exc.status,
                               errors={key_id: [exc.message]})
@@ -226,13 +231,11 @@ def rotate_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: Settings
 @router.post(SETTINGS_PATH + "/{key_id}/revoke")
 def revoke_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
                csrf_token: Text = "") -> Response:
-    if visit.account is None:
-        return _login_first(visit)
-    if (refused := _csrf_refused(visit, csrf_token)) is not None:
-        return refused
+    if isinstance(account := _key_form_account(visit, csrf_token), Response):
+        return account
     try:
         with db.write() as session:
-            service.revoke_key(session=session, account=visit.account, key_id=key_id)
+            service.revoke_key(session=session, account=account, key_id=key_id)
     except HortusError as exc:
         return _settings_page(visit, db, settings, status=exc.status,
                               errors={key_id: [exc.message]})
@@ -243,13 +246,11 @@ def revoke_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: Settings
 def save_exposure(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
                   expose: Text = "", domains: Text = "", ips: Text = "",
                   csrf_token: Text = "") -> Response:
-    if visit.account is None:
-        return _login_first(visit)
-    if (refused := _csrf_refused(visit, csrf_token)) is not None:
-        return refused
+    if isinstance(account := _key_form_account(visit, csrf_token), Response):
+        return account
     try:
         with db.write() as session:
-            service.set_exposure(session=session, account=visit.account, key_id=key_id,
+            service.set_exposure(session=session, account=account, key_id=key_id,
                                  expose=expose == "on", domains=domains, ips=ips)
     except HortusError as exc:
         draft = {"expose": expose == "on", "domains": domains, "ips": ips}
