@@ -117,6 +117,15 @@ def test_per_account_overrides_and_reset(acct_database: Database,
         database=acct_database, settings=acct_settings, account_id=account_id, api=api)
     assert peek(owner.account_id, "identify").limit == 2
     assert peek(other.account_id, "identify").limit == acct_settings.identify_per_day
+    take = lambda account_id: quotas.consume(  # noqa: E731
+        database=acct_database, settings=acct_settings, account_id=account_id, api="identify")
+    first = take(owner.account_id)  # the override is what the one statement checks against
+    assert (first.limit, first.used, first.remaining) == (2, 1, 1)
+    assert take(owner.account_id).remaining == 0
+    with pytest.raises(QuotaExceeded) as exceeded:
+        take(owner.account_id)
+    assert exceeded.value.limit == 2 and peek(owner.account_id, "identify").used == 2
+    assert take(other.account_id).limit == acct_settings.identify_per_day
     with pytest.raises(QuotaExceeded):  # a zero limit switches the API off for the account
         quotas.consume(database=acct_database, settings=acct_settings,
                        account_id=owner.account_id, api=quotas.API_PLANTS)
@@ -178,5 +187,10 @@ def test_200_concurrent_consumers_get_exactly_100_on_postgresql(acct_pg_url: str
         assert served == 100
         assert quotas.peek(database=database, settings=settings,
                            account_id=owner.account_id, api="identify").used == 100
+        capped = make_key(database)  # an account override, read inside the same statement
+        with database.write() as session:
+            quotas.set_limits(session=session, account_id=capped.account_id,
+                              limits={quotas.API_IDENTIFY: 30})
+        assert _race(database, settings, capped.account_id, 80) == 30
     finally:
         database.dispose()

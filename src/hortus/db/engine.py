@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar, Token
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,18 @@ class Database:
         """
         with self._writer or nullcontext():
             yield from self._write()
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """Like :meth:`write`, on a Core connection: for hot single statements, where an ORM
+        session's bookkeeping would cost more than the statement."""
+        with self._writer or nullcontext():
+            token = _write_intent.set(True)
+            try:
+                with self.engine.begin() as connection:
+                    yield connection
+            finally:
+                _write_intent.reset(token)
 
     def _write(self) -> Iterator[Session]:
         token: Token[bool] | None = _write_intent.set(True)
