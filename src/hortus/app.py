@@ -6,16 +6,42 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from hortus import __version__, web
 from hortus.accounts.cors import ExposureCorsMiddleware
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
 from hortus.diagnose import router as diagnose_router
-from hortus.families import install_error_handlers, register_family
+from hortus.api_families import install_error_handlers, register_family
 from hortus.identify import router as identify_router
 from hortus.inference import Inference
 from hortus.plants import router as plants_router
+
+
+API_DESCRIPTION = """\
+One server, three public APIs: existing clients work by changing only the base URL and the key.
+
+* **Identification** (`/v2`) follows the Pl@ntNet API v2; the key is the `api-key` query
+  parameter. Errors: `{"statusCode", "error", "message"}`.
+* **Diagnosis** (`/v1`) follows the PEAT/Plantix image analysis API v1; the key is the `Api-Key`
+  (or `api_key`) header. Errors: `{"message", "code"}`.
+* **Plant database** (`/api`) follows the Permapeople API; the key is the pair of headers
+  `x-permapeople-key-id` and `x-permapeople-key-secret`. Errors: `{"error", "msg"}`.
+
+One key serves all three (`hortus keys create --json`, or *Settings → API key* on the web
+pages). Routes and fields that the public services do not have are marked **Hortus extension**.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "Identification (Pl@ntNet v2)",
+     "description": "Photos of a plant in, ranked species out (Pl@ntNet API v2)."},
+    {"name": "Image analysis (PEAT)",
+     "description": "A photo of a crop in, ranked diseases out (PEAT/Plantix API v1); the "
+                    "disease catalogue is a Hortus extension."},
+    {"name": "Plant database (Permapeople)",
+     "description": "Plants, varieties, companions, search and versioned edits (Permapeople)."},
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,10 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.inference.shutdown()
             app.state.database.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts from Hortus itself (no CDN): they work offline.
+    app = FastAPIOffline(
         title="Hortus",
         version=__version__,
         summary="Plant identification, diagnosis and knowledge base — self-hosted, offline.",
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        static_url="/docs/assets",
         lifespan=lifespan,
     )
     app.state.settings = settings

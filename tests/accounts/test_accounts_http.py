@@ -102,16 +102,37 @@ def test_a_key_changed_by_another_process_is_seen_within_the_cache_ttl(
     assert acct_client.get("/api/plants", headers=pp_headers(owner)).json() == SEED_401
 
 
-def test_unexposed_key_sends_no_cors_headers_and_refuses_browsers(
+def test_unexposed_key_sends_no_cors_headers_and_pl_ntnet_refuses_browsers(
         acct_client: TestClient, acct_db: Database) -> None:
     owner = make_key(acct_db)
     plain = acct_client.get("/api/plants", headers=pp_headers(owner))
     assert plain.status_code == 200
     assert not any(h.startswith("access-control-") for h in plain.headers)
-    from_page = acct_client.get("/api/plants", headers=pp_headers(owner, origin=APP_ORIGIN))
+    # Pl@ntNet's own rule: a private key is refused from a web page.
+    from_page = acct_client.get("/v2/quota", params={"api-key": owner.key.api_key},
+                                headers={"origin": APP_ORIGIN})
     assert from_page.status_code == 403
-    assert from_page.json()["error"] == "key not exposed"
+    assert from_page.json()["message"].startswith("This API key is private")
     assert "access-control-allow-origin" not in from_page.headers
+
+
+def test_peat_and_permapeople_serve_a_private_key_that_carries_an_origin(
+        acct_client: TestClient, acct_db: Database) -> None:
+    """Webviews and server-side proxies send an Origin; PEAT and Permapeople have no rule
+    against it. The answer carries no CORS headers, so a browser page still cannot read it."""
+    owner = make_key(acct_db)
+    for origin in (APP_ORIGIN, "null", "http://localhost:3000"):
+        plants = acct_client.get("/api/plants", headers=pp_headers(owner, origin=origin))
+        assert plants.status_code == 200, plants.text
+        assert "plants" in plants.json()
+        assert not any(h.startswith("access-control-") for h in plants.headers)
+        searched = acct_client.post("/api/search", json={"q": "tomato"},
+                                    headers=pp_headers(owner, origin=origin))
+        assert searched.status_code == 200, searched.text
+        catalogue = acct_client.get("/v1/diseases", headers={
+            "Api-Key": owner.key.api_key, "Origin": origin})
+        assert catalogue.status_code == 200, catalogue.text
+        assert not any(h.startswith("access-control-") for h in catalogue.headers)
 
 
 def test_exposed_key_accepts_only_its_domains_for_cors(acct_client: TestClient,

@@ -25,7 +25,7 @@ from hortus.accounts import service
 from hortus.accounts.deps import STATE_CORS_ORIGIN, STATE_RATE_LIMIT
 from hortus.accounts.exposure import origin_allowed, stored_list
 from hortus.errors import Forbidden
-from hortus.families import family_for, render_default
+from hortus.api_families import family_for, render_default
 
 API_PREFIXES = ("/v2", "/v1", "/api")
 KEY_IN_QUERY = {"/v2": "api-key"}  # families whose key a preflight carries

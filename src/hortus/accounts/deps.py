@@ -97,10 +97,12 @@ def _touch(db: Database, key: ApiKey) -> None:
         service.touch_key(session=session, key=key)
 
 
-async def _admit(request: Request, db: Database, key: ApiKey | None, message: str) -> Caller:
+async def _admit(request: Request, db: Database, key: ApiKey | None, message: str, *,
+                 private_refuses_origin: bool = False) -> Caller:
     if key is None:
         raise NotAuthenticated(message)
-    check_exposure(key=key, origin=request.headers.get("origin"), client_ip=client_ip(request))
+    check_exposure(key=key, origin=request.headers.get("origin"), client_ip=client_ip(request),
+                   private_refuses_origin=private_refuses_origin)
     note_cors(request, key)
     if service.needs_touch(key):
         await run_in_threadpool(_touch, db, key)
@@ -120,7 +122,7 @@ async def plantnet_caller(
 ) -> Caller:
     """The caller of a Pl@ntNet route (key in the ``api-key`` query parameter)."""
     key = await _authenticate(db, *_split(api_key))
-    return await _admit(request, db, key, PLANTNET_401)
+    return await _admit(request, db, key, PLANTNET_401, private_refuses_origin=True)
 
 
 async def peat_caller(

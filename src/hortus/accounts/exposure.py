@@ -2,8 +2,9 @@
 
 Following Pl@ntNet's "expose my API key":
 
-* a key that is **not exposed** is for servers only: it sends no CORS headers, and a request that
-  carries an ``Origin`` header (a browser page) is refused;
+* a key that is **not exposed** is for servers only: it sends no CORS headers, and on Pl@ntNet's
+  routes a request that carries an ``Origin`` header (a browser page) is refused (PEAT and
+  Permapeople serve it, still without CORS headers);
 * an **exposed** key is for browser apps: a CORS request (``Origin`` present) is accepted only
   from an authorized domain; a non-CORS request only from an authorized IP. An exposed key with an
   empty IP list can therefore not be used server-side at all — that is the point of the rule
@@ -156,10 +157,17 @@ def ip_allowed(networks: list[str], client_ip: str) -> bool:
     return False
 
 
-def check_exposure(*, key: ApiKey, origin: str | None, client_ip: str) -> None:
-    """Raise Forbidden when the key may not be used from this origin or address."""
+def check_exposure(*, key: ApiKey, origin: str | None, client_ip: str,
+                   private_refuses_origin: bool = True) -> None:
+    """Raise Forbidden when the key may not be used from this origin or address.
+
+    ``private_refuses_origin`` is Pl@ntNet's rule that a private key is refused from a web page.
+    PEAT and Permapeople have no such rule, and their clients (webviews, server-side proxies)
+    send an ``Origin`` with a private key: there it is served, without CORS headers, which is
+    what keeps a browser page from reading the answer.
+    """
     if not key.expose:
-        if origin:
+        if origin and private_refuses_origin:
             raise Forbidden(
                 "This API key is private: to call the API from a web page, check \"expose my "
                 "API key\" and authorize the page's domain in your API key settings.",

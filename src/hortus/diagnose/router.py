@@ -18,7 +18,7 @@ from hortus.diagnose import catalogue_service, service
 from hortus.diagnose.metadata import parse_metadata
 from hortus.diagnose.upload import read_picture
 from hortus.errors import HortusError, InvalidInput, QuotaExceeded
-from hortus.families import ApiFamily
+from hortus.api_families import ApiFamily
 from hortus.inference import InferenceDep
 
 PREFIX = "/v1"

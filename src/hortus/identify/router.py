@@ -15,13 +15,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from hortus.accounts import plantnet_views
+from hortus.identify import quota_views
 from hortus.accounts.deps import PlantnetCallerDep
 from hortus.accounts.quotas import API_IDENTIFY, QuotaState
 from hortus.config import Settings
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError, InvalidInput, NotFound, QuotaExceeded
-from hortus.families import ApiFamily
+from hortus.api_families import ApiFamily
 from hortus.identify import catalogue, remote, serialize, service
 from hortus.identify.charge import identification_unit
 from hortus.identify.params import (
@@ -214,17 +214,17 @@ def reference_media(sha256: str, size: str, settings: SettingsDep) -> FileRespon
 @router.get("/subscription", summary="Check subscription status and details")
 def subscription(caller: PlantnetCallerDep, db: DatabaseDep,
                  settings: SettingsDep) -> dict[str, Any]:
-    return plantnet_views.subscription_view(database=db, settings=settings, caller=caller)
+    return quota_views.subscription_view(database=db, settings=settings, caller=caller)
 
 
 @router.get("/quota", summary="Check quota consumption")
 def quota(caller: PlantnetCallerDep, db: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
-    return plantnet_views.quota_view(database=db, settings=settings, caller=caller)
+    return quota_views.quota_view(database=db, settings=settings, caller=caller)
 
 
 @router.get("/quota/daily", summary="Check quota consumption for a day")
 def quota_daily(caller: PlantnetCallerDep, db: DatabaseDep, settings: SettingsDep,
                 day: Annotated[str | None, Query(description="YYYY-MM-DD")] = None
                 ) -> dict[str, Any]:
-    return plantnet_views.daily_quota_view(database=db, settings=settings, caller=caller,
-                                           day=plantnet_views.parse_day(day))
+    return quota_views.daily_quota_view(database=db, settings=settings, caller=caller,
+                                           day=quota_views.parse_day(day))

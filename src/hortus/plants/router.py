@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from hortus.accounts.deps import PermapeopleKeyDep
 from hortus.deps import DatabaseDep, JsonBody
 from hortus.errors import HortusError, InvalidInput
-from hortus.families import ApiFamily
+from hortus.api_families import ApiFamily
 from hortus.plants import search as search_service
 from hortus.plants import service
 from hortus.plants.paging import OffsetPage, parse_datetime, parse_int, parse_page, parse_per_page

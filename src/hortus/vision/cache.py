@@ -2,7 +2,7 @@
 
 Layout: ``<cache_dir>/embeddings/<backbone sha256[:16]>/<photo sha256[:2]>/<photo sha256>.npz``
 with one float32 vector per *view* (``center``, ``hflip``, crops ...; see
-:mod:`hortus.vision.views`). Files are plain arrays read with ``allow_pickle=False``; a
+:mod:`hortus.vision.test_time_crops`). Files are plain arrays read with ``allow_pickle=False``; a
 corrupt file is ignored and recomputed.
 """
 

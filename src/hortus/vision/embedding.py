@@ -14,7 +14,7 @@ import numpy as np
 
 from hortus.vision.cache import EmbeddingCache
 from hortus.vision.dataset import Photo, content_sha256
-from hortus.vision.views import VIEWS, view_input
+from hortus.vision.test_time_crops import VIEWS, view_input
 
 log = logging.getLogger(__name__)
 

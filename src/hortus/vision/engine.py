@@ -20,7 +20,7 @@ from hortus.vision.artifacts import (
 )
 from hortus.vision.heads import softmax
 from hortus.vision.media import reference_media_path
-from hortus.vision.views import TEST_VIEWS, VIEWS, view_pixels
+from hortus.vision.test_time_crops import TEST_VIEWS, VIEWS, view_pixels
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from hortus.vision.heads import (
 )
 from hortus.vision.index import ReferenceIndex
 from hortus.vision.openset import OpenSetRule, choose_threshold
-from hortus.vision.views import TEST_VIEWS, TRAIN_VIEWS
+from hortus.vision.test_time_crops import TEST_VIEWS, TRAIN_VIEWS
 
 ProgressFn = Callable[[str, int, int], None]
 
