@@ -26,11 +26,10 @@ from sqlalchemy import insert
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings
 from hortus.db import fulltext
-from hortus.plants import search as plant_search
 from hortus.plants import service
-from hortus.plants.documents import TYPE_FACET
 from hortus.plants.models import CommonName, Plant, PlantAttribute, PlantSearchDocument
-from hortus.plants.paging import OffsetPage
+from hortus.plants.schemas import PlantListQuery, SearchBody, search_criteria
+from hortus.plants.search import TYPE_FACET
 
 GENERA = ["Mentha", "Ocimum", "Solanum", "Allium", "Brassica", "Rosa", "Malus", "Prunus", "Rubus",
           "Salvia", "Thymus", "Lavandula", "Quercus", "Acer", "Betula", "Pinus", "Vitis", "Citrus",
@@ -109,18 +108,15 @@ def main() -> None:
         database = prepare_database(settings)
         deep = max(1, args.plants - 1000)
         with database.read() as session:
-            first = timed(lambda: service.list_keyset(session=session, last_id=0, per_page=100,
-                                                      updated_since=None), args.repeat)
-            after = timed(lambda: service.list_keyset(session=session, last_id=deep,
-                                                      per_page=100, updated_since=None),
-                          args.repeat)
+            def listing(**query: int) -> Callable[[], object]:
+                return lambda: service.list_plants(session=session,
+                                                   query=PlantListQuery(per_page=100, **query))
+
+            first = timed(listing(last_id=0), args.repeat)
+            after = timed(listing(last_id=deep), args.repeat)
             last_page = (deep // 100) + 1
-            offset_first = timed(lambda: service.list_offset(
-                session=session, paging=OffsetPage(1, 100), updated_since=None), args.repeat)
-            offset_deep = timed(lambda: service.list_offset(
-                session=session, paging=OffsetPage(last_page, 100), updated_since=None),
-                args.repeat)
-            facets = plant_search.known_facets(session=session)
+            offset_first = timed(listing(page=1), args.repeat)
+            offset_deep = timed(listing(page=last_page), args.repeat)
             queries = [{"q": "mint"}, {"q": "sweet basil"}, {"q": "Rosa alba"},
                        {"q": "lavender", "Layer": "Shrubs"},
                        {"q": "oak", "Light requirement": ["Full sun", "Full shade"]},
@@ -129,9 +125,9 @@ def main() -> None:
                        {"q": "pepper", "page": 3, "per_page": 20}]
             latencies: list[float] = []
             for params in queries:
-                request = plant_search.parse_search(params, known_facets=facets)
-                latencies += timed(lambda r=request: plant_search.search(session=session,
-                                                                         request=r), 10)
+                criteria = search_criteria(SearchBody.model_validate(params))
+                latencies += timed(lambda c=criteria: service.search_plants(session=session,
+                                                                            criteria=c), 10)
         database.dispose()
 
     med = statistics.median

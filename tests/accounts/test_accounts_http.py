@@ -49,8 +49,11 @@ def test_plant_database_counts_and_sends_rate_limit_headers(
     assert first.headers["ratelimit-policy"] == '"day";q=2;w=86400'
     assert first.headers["ratelimit"].startswith('"day";r=1;t=')
     missing = acct_client.get("/api/plants/999999", headers=pp_headers(owner))
-    assert missing.status_code == 404  # counted too: the request was served
-    assert missing.headers["ratelimit"].startswith('"day";r=0;t=')
+    assert missing.status_code == 404  # the caller's error: its unit is given back
+    assert missing.headers["ratelimit"].startswith('"day";r=1;t=')
+    second = acct_client.get("/api/plants", headers=pp_headers(owner))
+    assert second.status_code == 200
+    assert second.headers["ratelimit"].startswith('"day";r=0;t=')
     refused = acct_client.get("/api/plants", headers=pp_headers(owner))
     assert refused.status_code == 429
     body = refused.json()

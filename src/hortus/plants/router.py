@@ -1,129 +1,178 @@
-"""Permapeople-compatible HTTP routes (``/api``): thin, the service does the work."""
+"""Permapeople-compatible HTTP routes (``/api``): FastAPI parses into :mod:`.schemas`, one
+service call per route, answers serialised by the same models."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from hortus.accounts.deps import PermapeopleKeyDep
-from hortus.deps import DatabaseDep, JsonBody
-from hortus.errors import HortusError, InvalidInput
 from hortus.api_families import ApiFamily
-from hortus.plants import search as search_service
+from hortus.deps import DatabaseDep
+from hortus.errors import HortusError
 from hortus.plants import service
-from hortus.plants.paging import OffsetPage, parse_datetime, parse_int, parse_page, parse_per_page
-from hortus.plants.payloads import parse_changes, parse_create
-from hortus.plants.serialize import plant_object
+from hortus.plants.routing import PermapeopleJSONResponse, PermapeopleRoute
+from hortus.plants.schemas import (
+    MAX_ID,
+    KeysetPlantPage,
+    OffsetPlantPage,
+    PageQuery,
+    PermapeopleError,
+    PlantCreate,
+    PlantListQuery,
+    PlantRead,
+    PlantUpdate,
+    RevisionPage,
+    SearchBody,
+    SearchOptionalQuery,
+    SearchQuery,
+    search_criteria,
+)
 
 PREFIX = "/api"
-router = APIRouter(prefix=PREFIX, tags=["Plant database (Permapeople)"])
+TAG = "Plant database (Permapeople)"
+router = APIRouter(prefix=PREFIX, tags=[TAG], route_class=PermapeopleRoute,
+                   default_response_class=PermapeopleJSONResponse, strict_content_type=False)
 
 
 def render_error(status: int, error: str, message: str, exc: HortusError | None) -> Response:
     """Permapeople's error format: ``{"error": short, "msg": longer}``."""
-    return JSONResponse({"error": error, "msg": message}, status_code=status,
-                        media_type="application/json; charset=utf-8")
+    return PermapeopleJSONResponse({"error": error, "msg": message}, status_code=status)
 
 
 FAMILY = ApiFamily(name="permapeople", prefix=PREFIX, render=render_error)
 
+# -- what every route documents ----------------------------------------------------------------
 
-def _plant_id(raw: str) -> int:
-    return parse_int("id", raw, minimum=1, maximum=2**62)
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {"description": 'The plant-database quota: "day";q=<limit>;w=86400.',
+                         "schema": {"type": "string"}},
+    "RateLimit": {"description": 'What is left of it: "day";r=<remaining>;t=<seconds to reset>.',
+                  "schema": {"type": "string"}},
+}
+_ERRORS = {
+    400: "A parameter or body field is not valid (the message names it).",
+    401: "The x-permapeople-key-id / x-permapeople-key-secret headers are missing or wrong.",
+    403: "The key's exposure rules (authorized domains, IPs) refuse this request.",
+    404: "There is no plant with this id.",
+    413: "The body is over 1 MiB.",
+    415: "The body is not JSON.",
+    422: "The change cannot be applied (version mismatch, no change, invalid parent).",
+    429: "The daily plant-database quota is used up; retry after Retry-After seconds.",
+}
 
 
-def _offset(request: Request) -> OffsetPage:
-    params = request.query_params
-    return OffsetPage(page=parse_page(params.get("page")),
-                      per_page=parse_per_page(params.get("per_page")))
+def _responses(*statuses: int, success: int = 200) -> dict[int | str, dict[str, Any]]:
+    """Error statuses this route can answer (400, 401, 403, 429 always), plus ``default``
+    for a server failure, all in Permapeople's error format."""
+    documented: dict[int | str, dict[str, Any]] = {success: {"headers": _RATE_LIMIT_HEADERS}}
+    for status in sorted({400, 401, 403, 429, *statuses}):
+        documented[status] = {"model": PermapeopleError, "description": _ERRORS[status]}
+    documented[429]["headers"] = {
+        "Retry-After": {"description": "Seconds until the quota resets.",
+                        "schema": {"type": "integer"}},
+        **_RATE_LIMIT_HEADERS,
+    }
+    documented["default"] = {"model": PermapeopleError,
+                             "description": "A server failure, in the same format."}
+    return documented
 
 
-@router.get("/plants", summary="List plants (keyset by default, offset with page)")
-def list_plants(request: Request, key: PermapeopleKeyDep, db: DatabaseDep) -> dict[str, Any]:
-    params = request.query_params
-    since_raw = params.get("updated_since")
-    since = parse_datetime("updated_since", since_raw) if since_raw else None
+PlantIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The plant's id.")]
+Paging = Annotated[PageQuery, Query()]
+HORTUS_EXTENSION = "Hortus extension: not part of the Permapeople API."
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+@router.get("/plants", summary="List plants", responses=_responses(),
+            description="Plants by id. Keyset paging on `last_id` by default; `page` switches "
+                        "to offset paging. Unknown query parameters are ignored.")
+def list_plants(query: Annotated[PlantListQuery, Query()], key: PermapeopleKeyDep,
+                db: DatabaseDep) -> KeysetPlantPage | OffsetPlantPage:
     with db.read() as session:
-        if params.get("page") is not None:
-            return service.list_offset(session=session, paging=_offset(request),
-                                       updated_since=since)
-        last_id_raw = params.get("last_id")
-        last_id = parse_int("last_id", last_id_raw, minimum=0) if last_id_raw else 0
-        return service.list_keyset(session=session, last_id=last_id,
-                                   per_page=parse_per_page(params.get("per_page")),
-                                   updated_since=since)
+        return service.list_plants(session=session, query=query)
 
 
-@router.get("/search", summary="Full-text search with facets (query parameters)")
-def search_get(request: Request, key: PermapeopleKeyDep, db: DatabaseDep) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name in request.query_params:
-        values = request.query_params.getlist(name)
-        params[name] = values if len(values) > 1 else values[0]
-    return _search(db, params)
+_SEARCH_DESCRIPTION = (
+    "Full-text search, exact scientific or common name first. Besides `q`, `type`, `page` and "
+    "`per_page`, any other parameter filters on the attribute of that name (`Layer=Herbs`), "
+    "with one value or several (`Layer=Herbs&Layer=Shrubs`, `Layer[]=...`, or a JSON array), "
+    "matched as OR; a filter on an attribute no plant has matches nothing. Names starting "
+    "with `_` (cache busters) and other paging names (`limit`, `offset`, `last_id`) are "
+    "ignored."
+)
 
 
-@router.post("/search", summary="Full-text search with facets (JSON body)")
-def search_post(body: JsonBody, key: PermapeopleKeyDep, db: DatabaseDep) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body must be a JSON object.", error="invalid body")
-    return _search(db, body)
-
-
-def _search(db: Any, params: dict[str, Any]) -> dict[str, Any]:
+@router.get("/search", summary="Search plants (query parameters)", responses=_responses(),
+            description=_SEARCH_DESCRIPTION)
+def search_get(query: Annotated[SearchQuery, Query()], key: PermapeopleKeyDep,
+               db: DatabaseDep) -> OffsetPlantPage:
+    criteria = search_criteria(query)
     with db.read() as session:
-        request = search_service.parse_search(
-            params, known_facets=search_service.known_facets(session=session)
-        )
-        return search_service.search(session=session, request=request)
+        return service.search_plants(session=session, criteria=criteria)
 
 
-@router.get("/plants/{plant_id}", summary="Get a single plant")
-def get_plant(plant_id: str, key: PermapeopleKeyDep, db: DatabaseDep) -> dict[str, Any]:
+@router.post("/search", summary="Search plants (JSON body)", responses=_responses(413, 415),
+             description=_SEARCH_DESCRIPTION + " The body's fields win over the query string's; "
+                                               "an empty body is no body (`q` may then come "
+                                               "from the query string).")
+def search_post(query: Annotated[SearchOptionalQuery, Query()], key: PermapeopleKeyDep,
+                db: DatabaseDep, body: Annotated[SearchBody | None, Body()] = None,
+                ) -> OffsetPlantPage:
+    criteria = search_criteria(query, body)
     with db.read() as session:
-        return plant_object(service.get_plant(session=session, plant_id=_plant_id(plant_id)))
+        return service.search_plants(session=session, criteria=criteria)
 
 
-@router.get("/plants/{plant_id}/varieties", summary="List varieties of a plant")
-def list_varieties(plant_id: str, request: Request, key: PermapeopleKeyDep,
-                   db: DatabaseDep) -> dict[str, Any]:
+@router.get("/plants/{plant_id}", summary="Get a single plant", responses=_responses(404))
+def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, db: DatabaseDep) -> PlantRead:
     with db.read() as session:
-        return service.list_varieties(session=session, plant_id=_plant_id(plant_id),
-                                      paging=_offset(request))
+        return service.read_plant(session=session, plant_id=plant_id)
 
 
-@router.get("/plants/{plant_id}/companions", summary="List companion plants")
-def list_companions(plant_id: str, request: Request, key: PermapeopleKeyDep,
-                    db: DatabaseDep) -> dict[str, Any]:
+@router.get("/plants/{plant_id}/varieties", summary="List varieties of a plant",
+            responses=_responses(404))
+def list_varieties(plant_id: PlantIdPath, paging: Paging, key: PermapeopleKeyDep,
+                   db: DatabaseDep) -> OffsetPlantPage:
     with db.read() as session:
-        return service.list_companions(session=session, plant_id=_plant_id(plant_id),
-                                       paging=_offset(request))
+        return service.list_varieties(session=session, plant_id=plant_id, paging=paging)
 
 
-@router.get("/plants/{plant_id}/revisions", summary="History of a plant (Hortus extension)")
-def list_revisions(plant_id: str, request: Request, key: PermapeopleKeyDep,
-                   db: DatabaseDep) -> dict[str, Any]:
+@router.get("/plants/{plant_id}/companions", summary="List companion plants",
+            responses=_responses(404),
+            description='Plants linked as "companion to"; antagonists are not listed.')
+def list_companions(plant_id: PlantIdPath, paging: Paging, key: PermapeopleKeyDep,
+                    db: DatabaseDep) -> OffsetPlantPage:
     with db.read() as session:
-        return service.list_revisions(session=session, plant_id=_plant_id(plant_id),
-                                      paging=_offset(request))
+        return service.list_companions(session=session, plant_id=plant_id, paging=paging)
 
 
-@router.post("/plants", status_code=201, summary="Create a plant")
-def create_plant(body: JsonBody, key: PermapeopleKeyDep, db: DatabaseDep) -> JSONResponse:
-    payload = parse_create(body)
+@router.get("/plants/{plant_id}/revisions", summary="History of a plant",
+            responses=_responses(404),
+            description=f"{HORTUS_EXTENSION} Every accepted create and update, newest first: "
+                        "author, note, the plant before and after, and the changed fields.")
+def list_revisions(plant_id: PlantIdPath, paging: Paging, key: PermapeopleKeyDep,
+                   db: DatabaseDep) -> RevisionPage:
+    with db.read() as session:
+        return service.list_revisions(session=session, plant_id=plant_id, paging=paging)
+
+
+@router.post("/plants", status_code=201, summary="Create a plant",
+             responses=_responses(413, 415, 422, success=201))
+def create_plant(body: PlantCreate, key: PermapeopleKeyDep, db: DatabaseDep) -> PlantRead:
     with db.write() as session:
-        plant = service.create_plant(session=session, payload=payload, account_id=key.account_id)
-        return JSONResponse(plant_object(plant), status_code=201)
+        return service.create_plant(session=session, payload=body, account_id=key.account_id)
 
 
-@router.put("/plants/{plant_id}", summary="Update a plant (optimistic locking on version)")
-def update_plant(plant_id: str, body: JsonBody, key: PermapeopleKeyDep,
-                 db: DatabaseDep) -> dict[str, Any]:
-    pid = _plant_id(plant_id)
-    changes = parse_changes(body)
+@router.put("/plants/{plant_id}", summary="Update a plant (optimistic locking on version)",
+            responses=_responses(404, 413, 415, 422),
+            description="Send the version you read and a note; `data` is merged into the "
+                        "plant's attributes. A stale version is a 422 version mismatch.")
+def update_plant(plant_id: PlantIdPath, body: PlantUpdate, key: PermapeopleKeyDep,
+                 db: DatabaseDep) -> PlantRead:
     with db.write() as session:
-        plant = service.update_plant(session=session, plant_id=pid, changes=changes,
-                                     account_id=key.account_id)
-        return plant_object(plant)
+        return service.update_plant(session=session, plant_id=plant_id, changes=body,
+                                    account_id=key.account_id)

@@ -1,81 +1,42 @@
-"""Full-text search with facets (the seed's ``/search``), ranked exact-name-first."""
+"""Full-text search with attribute filters (the seed's ``/search``): each plant's search
+document, and the ranked matching of a search against them."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from hortus.db import fulltext
-from hortus.errors import InvalidInput
-from hortus.plants.documents import TYPE_FACET
-from hortus.plants.models import CommonName, Plant
-from hortus.plants.paging import OffsetPage, parse_page, parse_per_page
-from hortus.plants.serialize import plant_objects
-from hortus.plants.service import facet_keys
+from hortus.plants.models import CommonName, Plant, PlantSearchDocument
+from hortus.plants.schemas import SearchCriteria
 
-MAX_QUERY = 500
-MAX_FACET_VALUES = 50
-RESERVED = {"q", "type", "page", "per_page"}
+TYPE_FACET = "__type__"  # the plant's type, filterable like an attribute
 
 
-@dataclass(frozen=True)
-class SearchRequest:
-    q: str
-    type: str | None
-    paging: OffsetPage
-    facets: dict[str, list[str]] = field(default_factory=dict)
-
-
-def parse_search(params: dict[str, Any], *, known_facets: set[str]) -> SearchRequest:
-    """Validate a search from query parameters or a JSON body (same names in both)."""
-    q = params.get("q")
-    if isinstance(q, list) and len(q) == 1:
-        q = q[0]
-    if not isinstance(q, str) or not q.strip():
-        raise InvalidInput("q is required: the text to search for.", error="missing q")
-    if len(q) > MAX_QUERY:
-        raise InvalidInput(f"q is longer than {MAX_QUERY} characters.", error="invalid q")
-    if not fulltext.tokens(q):
-        raise InvalidInput("q must contain at least one letter or digit.", error="invalid q")
-    type_ = _single(params, "type")
-    if type_ is not None:
-        type_ = {"Species": "Plant"}.get(type_, type_)
-        if type_ not in ("Plant", "Variety"):
-            raise InvalidInput("type must be Plant (or Species) or Variety.", error="invalid type")
-    paging = OffsetPage(page=parse_page(_single(params, "page")),
-                        per_page=parse_per_page(_single(params, "per_page")))
-    lowered = {k.lower(): k for k in known_facets}
-    facets: dict[str, list[str]] = {}
-    for name, raw in params.items():
-        if name in RESERVED:
-            continue
-        key = lowered.get(name.lower())
-        if key is None:
-            raise InvalidInput(
-                f"Unknown filter {name[:80]!r}. Filterable attributes: "
-                f"{', '.join(sorted(known_facets))}.",
-                error="unknown facet",
-            )
-        values = raw if isinstance(raw, list) else [raw]
-        if not values or len(values) > MAX_FACET_VALUES or not all(
-            isinstance(v, str | int | float | bool) and len(str(v)) <= 200 for v in values
-        ):
-            raise InvalidInput(f"Filter {key!r} takes a string or an array of strings.",
-                               error="invalid facet")
-        facets[key] = [str(v).lower() for v in values]
-    return SearchRequest(q=q.strip(), type=type_, paging=paging, facets=facets)
-
-
-def _single(params: dict[str, Any], name: str) -> Any:
-    value = params.get(name)
-    if isinstance(value, list):
-        if len(value) != 1:
-            raise InvalidInput(f"{name} takes one value.", error=f"invalid {name}")
-        return value[0]
-    return value
+def refresh_document(session: Session, plant: Plant) -> None:
+    """Rewrite the plant's search document from its current fields."""
+    names = " ".join([plant.scientific_name, plant.name, *(c.name for c in plant.common_names)])
+    body = " ".join(
+        filter(
+            None,
+            [
+                plant.description,
+                plant.genus,
+                plant.family,
+                *(f"{a.key} {a.value}" for a in plant.attributes),
+            ],
+        )
+    )
+    facets = " ".join(
+        fulltext.facet_tokens(
+            [(TYPE_FACET, plant.type), *((a.key, a.value) for a in plant.attributes)]
+        )
+    )
+    document = session.get(PlantSearchDocument, plant.id)
+    if document is None:
+        session.add(PlantSearchDocument(plant_id=plant.id, names=names, body=body, facets=facets))
+    elif (document.names, document.body, document.facets) != (names, body, facets):
+        document.names, document.body, document.facets = names, body, facets
 
 
 def exact_name_ids(session: Session, needle: str) -> set[int]:
@@ -88,32 +49,32 @@ def exact_name_ids(session: Session, needle: str) -> set[int]:
     return set(session.scalars(by_plant.union(by_common).limit(1000)))
 
 
-def search(*, session: Session, request: SearchRequest) -> dict[str, Any]:
-    """Matching plants, exact scientific/common-name matches first, then by relevance.
+def matching_plants(*, session: Session, criteria: SearchCriteria) -> tuple[list[int], int]:
+    """The ids of one page of matches and the number of matches in all.
 
-    Words, the type and the facets are all answered by the full-text index; only the page of
-    plants is then read from the tables.
+    Exact scientific/common-name matches rank first, then relevance. Words, the type and the
+    attribute filters are all answered by the full-text index; a filter on an attribute no
+    plant has simply matches nothing.
     """
+    # Words with a letter or digit: "_" alone is a word to a regex but not to either index.
+    words = [w for w in fulltext.tokens(criteria.q) if any(c.isalnum() for c in w)]
+    if not words:
+        return [], 0
     dialect = session.get_bind().dialect.name
-    facets = dict(request.facets)
-    if request.type is not None:
-        facets[TYPE_FACET] = [request.type.lower()]
-    query = fulltext.match_query(dialect, fulltext.tokens(request.q), facets)
-    matches = fulltext.matching_ids(dialect, query).subquery("matches")
+    filters = dict(criteria.filters)
+    if criteria.type is not None:
+        filters[TYPE_FACET] = [criteria.type.lower()]
+    query = fulltext.match_query(dialect, words, filters)
     total = session.scalar(fulltext.count_matches(dialect, query)) or 0
-    exact = exact_name_ids(session, request.q) if total else set()
+    paging = criteria.paging
+    if total <= paging.offset:
+        return [], total
+    matches = fulltext.matching_ids(dialect, query).subquery("matches")
     order = [matches.c.relevance.desc(), matches.c.plant_id]
+    exact = exact_name_ids(session, criteria.q)
     if exact:
         order.insert(0, case((matches.c.plant_id.in_(exact), 0), else_=1))
-    ids = list(session.scalars(
-        select(matches.c.plant_id).order_by(*order)
-        .offset(request.paging.offset).limit(request.paging.per_page)
-    )) if total > request.paging.offset else []
-    return {
-        "plants": plant_objects(session, ids),
-        "pagination": request.paging.describe(total),
-    }
-
-
-def known_facets(*, session: Session) -> set[str]:
-    return facet_keys(session=session)
+    ids = session.scalars(
+        select(matches.c.plant_id).order_by(*order).offset(paging.offset).limit(paging.per_page)
+    )
+    return list(ids), total

@@ -1,9 +1,11 @@
-"""Knowledge-base reads and writes: keyword-only functions over a session."""
+"""Knowledge-base reads and writes: keyword-only functions over a session, answering in the
+wire models of :mod:`hortus.plants.schemas`."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -11,87 +13,124 @@ from sqlalchemy.orm import Session
 
 from hortus.db.base import utcnow
 from hortus.errors import NotFound, Unprocessable, VersionMismatch
-from hortus.plants.documents import refresh_document, slugify, unique_slug
 from hortus.plants.models import Plant, PlantAttribute, PlantRelation, PlantRevision
-from hortus.plants.paging import OffsetPage
-from hortus.plants.payloads import PlantChanges, PlantCreate
-from hortus.plants.serialize import plant_objects, revision_state
+from hortus.plants.schemas import (
+    Attribute,
+    KeysetPagination,
+    KeysetPlantPage,
+    OffsetPlantPage,
+    PageQuery,
+    PlantCreate,
+    PlantImages,
+    PlantListQuery,
+    PlantRead,
+    PlantUpdate,
+    RevisionPage,
+    RevisionRead,
+    RevisionState,
+    SearchCriteria,
+)
+from hortus.plants.search import matching_plants, refresh_document
+
+# Attributes that mirror a column of the plant (kept in step when a client edits them).
+TAXON_KEYS = {"Family": "family", "Genus": "genus"}
+MAX_TAXON = 200  # the columns' length: a longer value is no taxon name
+
+_PLANT_COLUMNS = (Plant.id, Plant.type, Plant.scientific_name, Plant.name, Plant.version,
+                  Plant.description, Plant.slug, Plant.parent_id, Plant.updated_at,
+                  Plant.created_at, Plant.image_thumb, Plant.image_title)
 
 
-def get_plant(*, session: Session, plant_id: int) -> Plant:
-    plant = session.get(Plant, plant_id)
-    if plant is None:
-        raise NotFound(f"There is no plant with id {plant_id}.", error="not found")
-    return plant
+# -- reading plants ---------------------------------------------------------------------------
 
 
-def list_keyset(
-    *, session: Session, last_id: int, per_page: int, updated_since: datetime | None
-) -> dict[str, Any]:
-    """Plants with ``id > last_id`` in id order: the seed's keyset page."""
-    base = select(Plant)
-    if updated_since is not None:
-        base = base.where(Plant.updated_at >= updated_since)
-    total = _count(session, base)
-    ids = list(
-        session.scalars(
-            base.with_only_columns(Plant.id)
-            .where(Plant.id > last_id)
-            .order_by(Plant.id)
-            .limit(per_page + 1)
+def plant_reads(*, session: Session, ids: Sequence[int]) -> list[PlantRead]:
+    """Plant objects for ``ids``, in that order, read with two plain queries (list endpoints
+    serve up to 100 plants a page; the ORM's per-object work would dominate their latency)."""
+    if not ids:
+        return []
+    rows = session.execute(select(*_PLANT_COLUMNS).where(Plant.id.in_(ids))).all()
+    data: dict[int, list[Attribute]] = {}
+    for plant_id, key, value in session.execute(
+        select(PlantAttribute.plant_id, PlantAttribute.key, PlantAttribute.value)
+        .where(PlantAttribute.plant_id.in_(ids))
+        .order_by(PlantAttribute.plant_id, PlantAttribute.position)
+    ):
+        data.setdefault(plant_id, []).append(Attribute(key=key, value=value))
+    by_id = {
+        row.id: PlantRead(
+            id=row.id, type=row.type, scientific_name=row.scientific_name, name=row.name,
+            version=row.version, description=row.description or "", link=f"/plants/{row.slug}",
+            slug=row.slug, parent_id=row.parent_id, updated_at=row.updated_at,
+            created_at=row.created_at,
+            images=PlantImages(thumb=row.image_thumb or "", title=row.image_title or ""),
+            data=data.get(row.id, []),
         )
-    )
-    page, has_more = ids[:per_page], len(ids) > per_page
-    return {
-        "plants": plant_objects(session, page),
-        "pagination": {
-            "per_page": per_page,
-            "total": total,
-            "last_id": page[-1] if page else None,
-            "has_more": has_more,
-        },
+        for row in rows
     }
+    return [by_id[i] for i in ids if i in by_id]
 
 
-def list_offset(
-    *, session: Session, paging: OffsetPage, updated_since: datetime | None
-) -> dict[str, Any]:
-    base = select(Plant)
-    if updated_since is not None:
-        base = base.where(Plant.updated_at >= updated_since)
-    return _offset_page(session, base.order_by(Plant.id), paging)
+def read_plant(*, session: Session, plant_id: int) -> PlantRead:
+    """The plant object of one plant; NotFound (404) when there is none."""
+    reads = plant_reads(session=session, ids=[plant_id])
+    if not reads:
+        raise _not_found(plant_id)
+    return reads[0]
 
 
-def list_varieties(*, session: Session, plant_id: int, paging: OffsetPage) -> dict[str, Any]:
-    get_plant(session=session, plant_id=plant_id)
-    query = select(Plant).where(Plant.parent_id == plant_id).order_by(Plant.id)
+def count_plants(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Plant)) or 0
+
+
+def list_plants(*, session: Session, query: PlantListQuery) -> KeysetPlantPage | OffsetPlantPage:
+    """``GET /plants``: by id, keyset on ``last_id`` unless a ``page`` is asked for."""
+    base = select(Plant.id)
+    if query.updated_since is not None:
+        base = base.where(Plant.updated_at >= query.updated_since)
+    if query.page is not None:
+        return _offset_page(session, base.order_by(Plant.id),
+                            PageQuery(page=query.page, per_page=query.per_page))
+    total = _count(session, base)
+    ids = list(session.scalars(
+        base.where(Plant.id > query.last_id).order_by(Plant.id).limit(query.per_page + 1)))
+    page, has_more = ids[:query.per_page], len(ids) > query.per_page
+    return KeysetPlantPage(
+        plants=plant_reads(session=session, ids=page),
+        pagination=KeysetPagination(per_page=query.per_page, total=total,
+                                    last_id=page[-1] if page else query.last_id,
+                                    has_more=has_more),
+    )
+
+
+def search_plants(*, session: Session, criteria: SearchCriteria) -> OffsetPlantPage:
+    """``/search``: full-text matches, exact scientific/common-name matches first."""
+    ids, total = matching_plants(session=session, criteria=criteria)
+    return OffsetPlantPage(plants=plant_reads(session=session, ids=ids),
+                           pagination=criteria.paging.describe(total))
+
+
+def list_varieties(*, session: Session, plant_id: int, paging: PageQuery) -> OffsetPlantPage:
+    _require_plant(session, plant_id)
+    query = select(Plant.id).where(Plant.parent_id == plant_id).order_by(Plant.id)
     return _offset_page(session, query, paging)
 
 
-def list_companions(*, session: Session, plant_id: int, paging: OffsetPage) -> dict[str, Any]:
+def list_companions(*, session: Session, plant_id: int, paging: PageQuery) -> OffsetPlantPage:
     """Plants linked as "companion to" (antagonists are stored but not listed here)."""
-    get_plant(session=session, plant_id=plant_id)
+    _require_plant(session, plant_id)
     linked = select(PlantRelation.other_id).where(
-        PlantRelation.plant_id == plant_id, PlantRelation.kind == "companion"
-    )
-    query = select(Plant).where(Plant.id.in_(linked)).order_by(Plant.id)
-    return _offset_page(session, query, paging)
+        PlantRelation.plant_id == plant_id, PlantRelation.kind == "companion")
+    return _offset_page(session, select(Plant.id).where(Plant.id.in_(linked)).order_by(Plant.id),
+                        paging)
 
 
-def list_antagonists(*, session: Session, plant_id: int) -> list[Plant]:
-    linked = select(PlantRelation.other_id).where(
-        PlantRelation.plant_id == plant_id, PlantRelation.kind == "antagonist"
-    )
-    return list(session.scalars(select(Plant).where(Plant.id.in_(linked)).order_by(Plant.id)))
-
-
-def list_revisions(*, session: Session, plant_id: int, paging: OffsetPage) -> dict[str, Any]:
+def list_revisions(*, session: Session, plant_id: int, paging: PageQuery) -> RevisionPage:
     """The plant's history, newest first."""
     from hortus.accounts.models import Account
 
-    get_plant(session=session, plant_id=plant_id)
-    base = select(PlantRevision).where(PlantRevision.plant_id == plant_id)
-    total = _count(session, base)
+    _require_plant(session, plant_id)
+    total = _count(session, select(PlantRevision.id).where(PlantRevision.plant_id == plant_id))
     rows = session.execute(
         select(PlantRevision, Account.email)
         .outerjoin(Account, Account.id == PlantRevision.account_id)
@@ -100,69 +139,52 @@ def list_revisions(*, session: Session, plant_id: int, paging: OffsetPage) -> di
         .offset(paging.offset)
         .limit(paging.per_page)
     ).all()
-    from hortus.plants.serialize import format_timestamp
-
-    return {
-        "revisions": [
-            {
-                "id": rev.id,
-                "plant_id": rev.plant_id,
-                "version": rev.version,
-                "note": rev.note,
-                "author": email,
-                "created_at": format_timestamp(rev.created_at),
-                "before": rev.before,
-                "after": rev.after,
-                "changed": _changed_fields(rev.before, rev.after),
-            }
+    return RevisionPage(
+        revisions=[
+            RevisionRead(id=rev.id, plant_id=rev.plant_id, version=rev.version, note=rev.note,
+                         author=email, created_at=rev.created_at,
+                         before=RevisionState.model_validate(rev.before) if rev.before else None,
+                         after=RevisionState.model_validate(rev.after),
+                         changed=_changed_fields(rev.before, rev.after))
             for rev, email in rows
         ],
-        "pagination": paging.describe(total),
-    }
+        pagination=paging.describe(total),
+    )
 
 
-def create_plant(*, session: Session, payload: PlantCreate, account_id: int | None) -> Plant:
+# -- writing plants ---------------------------------------------------------------------------
+
+
+def create_plant(*, session: Session, payload: PlantCreate, account_id: int | None) -> PlantRead:
     """Insert a plant (or variety) and its first revision."""
     _check_parent(session, payload.type, payload.parent_id, plant_id=None)
     now = utcnow()
+    words = payload.scientific_name.split()
     plant = Plant(
         type=payload.type,
         scientific_name=payload.scientific_name,
         name=payload.name,
-        description=payload.description,
+        description=payload.description or None,
         parent_id=payload.parent_id if payload.type == "Variety" else None,
-        genus=payload.scientific_name.split()[0] if payload.scientific_name.split() else None,
+        genus=words[0] if words and len(words[0]) <= MAX_TAXON else None,
         slug=unique_slug(session, slugify(f"{payload.scientific_name} {payload.name}")),
         version=1,
         created_at=now,
         updated_at=now,
     )
-    for position, (key, value) in enumerate(payload.data):
-        plant.attributes.append(PlantAttribute(key=key, value=value, position=position))
+    for position, pair in enumerate(payload.data):
+        plant.attributes.append(PlantAttribute(key=pair.key, value=pair.value, position=position))
+        _mirror_taxon(plant, pair.key, pair.value)
     session.add(plant)
     session.flush()
-    family = next((v for k, v in payload.data if k == "Family"), None)
-    if family:
-        plant.family = family
     refresh_document(session, plant)
-    session.add(
-        PlantRevision(
-            plant_id=plant.id,
-            version=1,
-            account_id=account_id,
-            note=payload.note,
-            before=None,
-            after=revision_state(plant),
-            created_at=now,
-        )
-    )
-    session.flush()
-    return plant
+    _record(session, plant, account_id=account_id, note=payload.note, before=None)
+    return read_plant(session=session, plant_id=plant.id)
 
 
 def update_plant(
-    *, session: Session, plant_id: int, changes: PlantChanges, account_id: int | None
-) -> Plant:
+    *, session: Session, plant_id: int, changes: PlantUpdate, account_id: int | None
+) -> PlantRead:
     """Apply changes if ``changes.version`` is current (optimistic locking); record a revision.
 
     The row is locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL; SQLite's
@@ -171,7 +193,7 @@ def update_plant(
     """
     plant = session.scalar(select(Plant).where(Plant.id == plant_id).with_for_update())
     if plant is None:
-        raise NotFound(f"There is no plant with id {plant_id}.", error="not found")
+        raise _not_found(plant_id)
     session.refresh(plant)
     if changes.version != plant.version:
         raise VersionMismatch(
@@ -180,30 +202,29 @@ def update_plant(
         )
     before = revision_state(plant)
     new_type = changes.type if changes.type is not None else plant.type
-    new_parent = changes.parent_id if changes.parent_id_given else plant.parent_id
-    if new_type == "Plant":
-        new_parent = None if not changes.parent_id_given else new_parent
-    if changes.type is not None or changes.parent_id_given:
+    new_parent = changes.parent_id if changes.sent("parent_id") else plant.parent_id
+    if new_type == "Plant" and not changes.sent("parent_id"):
+        new_parent = None
+    if changes.type is not None or changes.sent("parent_id"):
         _check_parent(session, new_type, new_parent, plant_id=plant.id)
     plant.type, plant.parent_id = new_type, new_parent
     if changes.scientific_name is not None:
         plant.scientific_name = changes.scientific_name
     if changes.name is not None:
         plant.name = changes.name
-    if changes.description_given:
-        plant.description = changes.description
+    if changes.sent("description"):
+        plant.description = changes.description or None
     existing = {a.key: a for a in plant.attributes}
     next_position = max((a.position for a in plant.attributes), default=-1) + 1
-    for key, value in changes.data:
-        if key in existing:
-            existing[key].value = value
+    for pair in changes.data:
+        if pair.key in existing:
+            existing[pair.key].value = pair.value
         else:
-            attribute = PlantAttribute(key=key, value=value, position=next_position)
+            attribute = PlantAttribute(key=pair.key, value=pair.value, position=next_position)
             plant.attributes.append(attribute)
-            existing[key] = attribute
+            existing[pair.key] = attribute
             next_position += 1
-        if key == "Family":
-            plant.family = value
+        _mirror_taxon(plant, pair.key, pair.value)
     after = revision_state(plant)
     after["version"] = before["version"]
     if after == before:
@@ -219,24 +240,67 @@ def update_plant(
         )
     session.flush()
     refresh_document(session, plant)
-    session.add(
-        PlantRevision(
-            plant_id=plant.id,
-            version=plant.version,
-            account_id=account_id,
-            note=changes.note,
-            before=before,
-            after=revision_state(plant),
-            created_at=plant.updated_at,
-        )
-    )
+    _record(session, plant, account_id=account_id, note=changes.note, before=before)
+    return read_plant(session=session, plant_id=plant.id)
+
+
+def revision_state(plant: Plant) -> dict[str, Any]:
+    """What a revision records: the editable fields (not timestamps or derived links)."""
+    return {
+        "type": plant.type,
+        "scientific_name": plant.scientific_name,
+        "name": plant.name,
+        "description": plant.description,
+        "parent_id": plant.parent_id,
+        "version": plant.version,
+        "data": [{"key": a.key, "value": a.value} for a in plant.attributes],
+    }
+
+
+def slugify(text: str) -> str:
+    """ASCII, lower-case, dash-separated.
+
+    ``Morus alba White mulberry`` → ``morus-alba-white-mulberry``.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:300] or "plant"
+
+
+def unique_slug(session: Session, base: str, *, plant_id: int | None = None) -> str:
+    """``base``, or ``base-2``, ``base-3``... whichever no other plant has."""
+    candidate, n = base, 1
+    while True:
+        owner = session.scalar(select(Plant.id).where(Plant.slug == candidate))
+        if owner is None or owner == plant_id:
+            return candidate
+        n += 1
+        candidate = f"{base}-{n}"
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _not_found(plant_id: int) -> NotFound:
+    return NotFound(f"There is no plant with id {plant_id}.", error="not found")
+
+
+def _require_plant(session: Session, plant_id: int) -> None:
+    if session.scalar(select(Plant.id).where(Plant.id == plant_id)) is None:
+        raise _not_found(plant_id)
+
+
+def _mirror_taxon(plant: Plant, key: str, value: str) -> None:
+    column = TAXON_KEYS.get(key)
+    if column is not None and value and len(value) <= MAX_TAXON:
+        setattr(plant, column, value)
+
+
+def _record(session: Session, plant: Plant, *, account_id: int | None, note: str,
+            before: dict[str, Any] | None) -> None:
+    session.add(PlantRevision(plant_id=plant.id, version=plant.version, account_id=account_id,
+                              note=note, before=before, after=revision_state(plant),
+                              created_at=plant.updated_at))
     session.flush()
-    return plant
-
-
-def facet_keys(*, session: Session) -> set[str]:
-    """Attribute keys that exist in the database: the filterable facets."""
-    return set(session.scalars(select(PlantAttribute.key).distinct()))
 
 
 def _check_parent(
@@ -265,14 +329,11 @@ def _count(session: Session, query: Select[Any]) -> int:
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
-def _offset_page(session: Session, query: Select[Any], paging: OffsetPage) -> dict[str, Any]:
-    total = _count(session, query)
-    ids = list(
-        session.scalars(
-            query.with_only_columns(Plant.id).offset(paging.offset).limit(paging.per_page)
-        )
-    )
-    return {"plants": plant_objects(session, ids), "pagination": paging.describe(total)}
+def _offset_page(session: Session, ids_query: Select[Any], paging: PageQuery) -> OffsetPlantPage:
+    total = _count(session, ids_query)
+    ids = list(session.scalars(ids_query.offset(paging.offset).limit(paging.per_page)))
+    return OffsetPlantPage(plants=plant_reads(session=session, ids=ids),
+                           pagination=paging.describe(total))
 
 
 def _changed_fields(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
@@ -284,8 +345,3 @@ def _changed_fields(before: dict[str, Any] | None, after: dict[str, Any]) -> lis
         f"data.{d['key']}" for d in after.get("data", []) if old.get(d["key"]) != d["value"]
     ]
     return changed
-
-
-def plants_by_ids(*, session: Session, ids: Sequence[int]) -> list[Plant]:
-    by_id = {p.id: p for p in session.scalars(select(Plant).where(Plant.id.in_(ids)))}
-    return [by_id[i] for i in ids if i in by_id]

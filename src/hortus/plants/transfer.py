@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from hortus.db.base import utcnow
 from hortus.errors import InvalidInput
-from hortus.plants.documents import refresh_document, slugify, unique_slug
 from hortus.plants.models import (
     CommonName,
     ExternalId,
@@ -28,14 +28,18 @@ from hortus.plants.models import (
     PlantRevision,
     Taxon,
 )
-from hortus.plants.paging import parse_datetime
-from hortus.plants.serialize import plant_object, revision_state
+from hortus.plants.schemas import PlantRead
+from hortus.plants.search import refresh_document
+from hortus.plants.service import plant_reads, revision_state, slugify, unique_slug
 
 STARTER_NOTE = "Loaded from the Hortus starter knowledge base (CC BY-SA 4.0)."
 
 
-def export_record(session: Session, plant: Plant) -> dict[str, Any]:
-    record = plant_object(plant)
+def export_record(session: Session, plant: Plant, read: PlantRead | None = None) -> dict[str, Any]:
+    """The plant object (``read``, as the API serves it) plus what the knowledge base keeps
+    beside it."""
+    read = read or plant_reads(session=session, ids=[plant.id])[0]
+    record = read.model_dump(mode="json")
     names: dict[str, list[str]] = {}
     for common in plant.common_names:
         names.setdefault(common.language, []).append(common.name)
@@ -69,8 +73,9 @@ def export_plants(session: Session, out: TextIO) -> int:
         ).all()
         if not batch:
             return count
-        for plant in batch:
-            out.write(json.dumps(export_record(session, plant), ensure_ascii=False) + "\n")
+        reads = plant_reads(session=session, ids=[plant.id for plant in batch])
+        for plant, read in zip(batch, reads, strict=True):
+            out.write(json.dumps(export_record(session, plant, read), ensure_ascii=False) + "\n")
             count += 1
         last_id = batch[-1].id
 
@@ -86,6 +91,23 @@ def _records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         if not isinstance(record, dict):
             raise InvalidInput(f"Line {number} is not a JSON object.")
         yield number, record
+
+
+def _timestamp(value: Any) -> datetime:
+    """An export's ``2022-07-30T08:17:26.658Z`` (any ISO 8601 time; naive is UTC)."""
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def starter_attributes(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """A starter record's ``data``, plus its genus as the ``Genus`` attribute real Permapeople
+    records carry (after ``Family``, or last), unless the record already has one."""
+    pairs = [(item["key"], str(item["value"])) for item in record.get("data") or []]
+    genus = record.get("genus")
+    if genus and all(key != "Genus" for key, _ in pairs):
+        after = next((i + 1 for i, (key, _) in enumerate(pairs) if key == "Family"), len(pairs))
+        pairs.insert(after, ("Genus", genus))
+    return pairs
 
 
 def _set_taxon(session: Session, rank: str, name: str | None, authorship: str | None) -> None:
@@ -123,13 +145,14 @@ def import_plants(session: Session, lines: Iterable[str]) -> int:
             plant.scientific_name = record["scientific_name"]
             plant.name = record["name"]
             plant.version = int(record.get("version") or 1)
-            plant.description = record.get("description")
+            plant.description = record.get("description") or None
             plant.slug = record.get("slug") or slugify(f"{plant.scientific_name} {plant.name}")
             plant.parent_id = record.get("parent_id")
-            plant.created_at = parse_datetime("created_at", record["created_at"])
-            plant.updated_at = parse_datetime("updated_at", record["updated_at"])
+            plant.created_at = _timestamp(record["created_at"])
+            plant.updated_at = _timestamp(record["updated_at"])
             images = record.get("images") or {}
-            plant.image_thumb, plant.image_title = images.get("thumb"), images.get("title")
+            plant.image_thumb = images.get("thumb") or None
+            plant.image_title = images.get("title") or None
             plant.authorship = record.get("authorship")
             plant.genus, plant.family = record.get("genus"), record.get("family")
             plant.attributes.clear()
@@ -198,10 +221,8 @@ def load_starter(session: Session) -> int:
             created_at=now,
             updated_at=now,
         )
-        for position, item in enumerate(record.get("data") or []):
-            plant.attributes.append(
-                PlantAttribute(key=item["key"], value=str(item["value"]), position=position)
-            )
+        for position, (key, value) in enumerate(starter_attributes(record)):
+            plant.attributes.append(PlantAttribute(key=key, value=value, position=position))
         names = dict(record.get("common_names") or {})
         names.setdefault("en", [])
         if record["name"] not in names["en"]:

@@ -1,0 +1,135 @@
+"""How the plant-database routes read bodies, answer, and word validation errors.
+
+* Answers are ``application/json; charset=utf-8``, as the seed promises.
+* A body is read once, at most :data:`MAX_BODY` bytes (413), and must be JSON when it is not
+  empty (415). An empty or blank body counts as no body at all: ``POST /search?q=apple`` with
+  ``Content-Length: 0`` is a search.
+* FastAPI's validation errors become :class:`~hortus.errors.InvalidInput` with Permapeople-style
+  short errors that name the parameter (``missing q``, ``invalid per_page``, ``unknown field``),
+  rendered by the family's error handler like every other error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from email.message import Message
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hortus.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+
+MAX_BODY = 1024 * 1024
+_SOURCES = {"body", "query", "path", "header", "cookie"}
+# Hints appended to "<name> is required." for the fields clients most often forget.
+_REQUIRED_HINTS = {
+    "q": " Send the text to search for.",
+    "version": " Send the version you last read.",
+    "note": " Describe what you did and which sources you used.",
+}
+# Error types our own validators raise; their message is already the whole sentence.
+_OWN_ERRORS = {"no_changes"}
+
+
+class PermapeopleJSONResponse(JSONResponse):
+    media_type = "application/json; charset=utf-8"
+
+
+def _is_json(content_type: str) -> bool:
+    message = Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json"))
+
+
+class JsonBodyRequest(Request):
+    """A request whose body is bounded, JSON when present, and empty when blank."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY:
+                raise PayloadTooLarge(f"The body is over {MAX_BODY} bytes.", error="body too large")
+            raw = bytearray()
+            async for chunk in self.stream():
+                raw += chunk
+                if len(raw) > MAX_BODY:
+                    raise PayloadTooLarge(f"The body is over {MAX_BODY} bytes.",
+                                          error="body too large")
+            content_type = self.headers.get("content-type")
+            if raw.strip() and content_type and not _is_json(content_type):
+                raise UnsupportedMedia(
+                    "Send the body as JSON with content-type: application/json.",
+                    error="unsupported media type")
+            self._body = bytes(raw) if raw.strip() else b""
+        return self._body
+
+
+class PermapeopleRoute(APIRoute):
+    """Reads the body with :class:`JsonBodyRequest` and words validation errors."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        reads_body = self.body_field is not None
+
+        async def permapeople_handler(request: Request) -> Response:
+            if reads_body:
+                request = JsonBodyRequest(request.scope, request.receive)
+                await request.body()  # 413/415 here, before FastAPI would word them as 400
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                raise invalid_input(exc.errors()) from None
+
+        return permapeople_handler
+
+
+def _parts(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return loc[1:] if loc and loc[0] in _SOURCES else loc
+
+
+def _name(loc: tuple[Any, ...]) -> str | None:
+    """The parameter or body field an error is about: its first named location."""
+    return next((str(p) for p in _parts(loc) if isinstance(p, str)), None)
+
+
+def _missing(error: Mapping[str, Any]) -> bool:
+    """A parameter or top-level field is absent (not something inside one)."""
+    return error.get("type") == "missing" and len(_parts(tuple(error.get("loc", ())))) == 1
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    name = _name(tuple(error.get("loc", ())))
+    if _missing(error) and name:
+        return f"{name} is required.{_REQUIRED_HINTS.get(name, '')}"
+    message = str(error.get("msg", "is not valid"))
+    return f"{name}: {message}" if name else message
+
+
+def invalid_input(errors: Sequence[Mapping[str, Any]]) -> InvalidInput:
+    """Validation errors as one 400 in Permapeople's words, named after the first error."""
+    first: Mapping[str, Any] = errors[0] if errors else {"type": "value_error", "loc": ()}
+    kind = first.get("type", "")
+    name = _name(tuple(first.get("loc", ())))
+    if kind == "json_invalid":
+        detail = (first.get("ctx") or {}).get("error", "")
+        return InvalidInput(f"The body is not valid JSON: {detail}".strip(),
+                            error="malformed json")
+    if kind in _OWN_ERRORS:
+        return InvalidInput(str(first.get("msg")), error=kind.replace("_", " "))
+    if kind == "extra_forbidden":
+        unknown = sorted({n for e in errors if e.get("type") == "extra_forbidden"
+                          and (n := _name(tuple(e.get("loc", ())))) is not None})
+        return InvalidInput(f"Unknown field(s): {', '.join(unknown)[:200]}. See the documented "
+                            "body of this operation.", error="unknown field")
+    if name is None:
+        message = ("The request body is empty; send a JSON object." if kind == "missing"
+                   else "The request body must be a JSON object.")
+        return InvalidInput(message, error="invalid body")
+    message = "; ".join(_describe(e) for e in errors[:3])
+    return InvalidInput(message, error=f"{'missing' if _missing(first) else 'invalid'} {name}")
