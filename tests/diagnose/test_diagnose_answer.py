@@ -9,6 +9,7 @@ from hortus.diagnose.recognition import ClassScore, CropModel, CropScore, PhotoD
 BEAN = CropModel(project="bean", version="1", crop="Phaseolus vulgaris")
 RUST = DiseaseRef(peat_id=100026, eppo="UROMAP", name="Bean rust",
                   scientific_name="Uromyces appendiculatus")
+PIC_ID = "79937583-d368-45b9-87c1-010b55df0f5c"
 
 
 def diagnosis(classes: list[ClassScore], recognized: bool = True) -> PhotoDiagnosis:
@@ -19,9 +20,9 @@ def diagnosis(classes: list[ClassScore], recognized: bool = True) -> PhotoDiagno
 
 
 def test_answer_has_peats_fields_and_shapes():
-    answer = build_answer(pic_id="p", diseases={"UROMAP": RUST}, diagnosis=diagnosis([
+    answer = build_answer(pic_id=PIC_ID, diseases={"UROMAP": RUST}, diagnosis=diagnosis([
         ClassScore("bean_rust", "UROMAP", 0.87), ClassScore("healthy", "healthy", 0.06),
-        ClassScore("mystery", "XYZ", 0.07)]))
+        ClassScore("mystery", "XYZ", 0.07)])).model_dump(mode="json")
     assert answer == {
         "big_enough": True, "code": 200, "healthy": 6,
         "image_analysis": [
@@ -32,19 +33,20 @@ def test_answer_has_peats_fields_and_shapes():
         ],
         "objects_net": [{"name": "eft", "rank": 1, "similarity": 32},
                         {"name": "rule", "rank": 2, "similarity": 8}],
-        "pic_id": "p",
+        "pic_id": PIC_ID,
         "plant_net": [{"name": "BEAN", "rank": 1, "similarity": 91}],
         "recognized": "True", "recognized_bool": True,
     }
 
 
 def test_healthy_first_leaves_rank_one_out():
-    answer = build_answer(pic_id="p", diseases={"UROMAP": RUST}, diagnosis=diagnosis(
+    answer = build_answer(pic_id=PIC_ID, diseases={"UROMAP": RUST}, diagnosis=diagnosis(
         [ClassScore("healthy", "healthy", 0.9), ClassScore("bean_rust", "UROMAP", 0.1)],
-        recognized=False))
+        recognized=False)).model_dump(mode="json")
     assert [e["rank"] for e in answer["image_analysis"]] == [2]
     assert answer["healthy"] == 90
     assert (answer["recognized"], answer["recognized_bool"]) == ("False", False)
+    assert answer["plant_net"] == []  # a crop that is not recognised is not named
 
 
 def test_similarity_and_size_rules():

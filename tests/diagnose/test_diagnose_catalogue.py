@@ -7,7 +7,7 @@ import re
 from sqlalchemy import func, select
 
 from hortus.diagnose.catalogue import catalogue_records, link_hosts, load_catalogue
-from hortus.diagnose.catalogue_service import crop_aliases, match_crop, resolve_classes
+from hortus.diagnose.catalogue_service import crop_project, resolve_classes
 from hortus.diagnose.models import Disease, DiseaseHost
 from hortus.diagnose.recognition import CropModel
 from hortus.plants.models import Plant
@@ -67,11 +67,18 @@ def test_model_classes_and_crops_map_onto_the_catalogue(database):
                                  crop="Phaseolus vulgaris")
         assert {k: v.peat_id for k, v in mapped.items()} == {
             "PHAIGR": 100025, "uromap": 100026, "100027": 100027, "Bean rust": 100026}
-        aliases = crop_aliases(session=session, crops=[
-            CropModel(project="bean", version="1", crop="Phaseolus vulgaris")])
-    assert {"bean", "phaseolus vulgaris", "common bean", "french bean"} <= aliases["bean"]
-    assert match_crop("Green Beans", aliases) == "bean"
-    assert match_crop("tomato", aliases) is None
+        crops = [CropModel(project="bean", version="1", crop="Phaseolus vulgaris"),
+                 CropModel(project="tomato_leaves", version="1", crop=None)]
+        named = {crop: crop_project(session=session, crop=crop, crops=crops) for crop in (
+            "bean", "Phaseolus vulgaris", "phaseolus", "Common bean", "FRENCH BEAN",
+            "Green Beans", "haricot", "Feijão", "PHSVX", "phsvx", "tomato leaves",
+            "tomato", "SOLLY", "Zea mays", "", "  ")}
+    assert named == {
+        "bean": "bean", "Phaseolus vulgaris": "bean", "phaseolus": "bean",
+        "Common bean": "bean", "FRENCH BEAN": "bean", "Green Beans": "bean",
+        "haricot": "bean", "Feijão": "bean", "PHSVX": "bean", "phsvx": "bean",
+        "tomato leaves": "tomato_leaves", "tomato": None, "SOLLY": None, "Zea mays": None,
+        "": None, "  ": None}
 
 
 def test_diseases_are_browsable(client, api_key):

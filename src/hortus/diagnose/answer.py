@@ -8,21 +8,24 @@ Rules where the PEAT document is silent (see docs/diagnose.md):
   is not listed (it is not a problem): ranks 2, 3 ... with no rank 1 mean the leaf looks
   healthy. The extension field ``healthy`` gives the healthy class's similarity (null when the
   model has no healthy class).
-* ``plant_net`` lists every crop that has a diagnosis model, best first; ``name`` is the crop
-  model's name upper-cased (``BEAN``) and ``similarity`` its open-set known score as a
-  percentage (mean cosine similarity to the nearest training photos).
-* ``recognized`` / ``recognized_bool``: the model that diagnosed accepted the photo as its crop
-  (open-set score at or above its threshold). With no model able to diagnose, False.
+* ``plant_net`` says what the photo shows: the crops recognised in it (open-set score at or
+  above the crop model's threshold), best first; empty when none is, so a flower photo is never
+  called ``BEAN``. ``name`` is the crop model's name upper-cased (``BEAN``) and ``similarity``
+  its open-set known score as a percentage (mean cosine similarity to the nearest training
+  photos).
+* ``recognized`` / ``recognized_bool``: the model that diagnosed accepted the photo as its crop.
+  With no model diagnosing (no crop recognised, or a named crop without a model), False.
 * ``big_enough``: the picture's shorter side (EXIF-upright) is at least ``MIN_SIDE`` pixels —
   the backbone looks at 224x224 pixels; smaller photos are upsampled and lose detail.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from hortus.diagnose.catalogue_service import DiseaseRef
 from hortus.diagnose.recognition import PhotoDiagnosis
+from hortus.diagnose.schemas import DiseaseMatch, ImageAnalysis, RankedName
 
 MIN_SIDE = 224
 
@@ -43,13 +46,13 @@ def big_enough(width: int, height: int) -> bool:
 
 
 def build_answer(*, pic_id: str, diagnosis: PhotoDiagnosis,
-                 diseases: dict[str, DiseaseRef]) -> dict[str, Any]:
+                 diseases: dict[str, DiseaseRef]) -> ImageAnalysis:
     """The answer, every field of PEAT's example plus ``healthy``.
 
     ``diseases`` maps class names to catalogue entries; a class that maps to nothing is listed
     under its own name with null ``peat_id``, ``eppo`` and ``scientific_name``.
     """
-    image_analysis: list[dict[str, Any]] = []
+    image_analysis: list[DiseaseMatch] = []
     healthy: int | None = None
     for rank, cls in enumerate(diagnosis.classes, start=1):
         if cls.healthy:
@@ -57,22 +60,21 @@ def build_answer(*, pic_id: str, diagnosis: PhotoDiagnosis,
             continue
         ref = diseases.get(cls.name) or DiseaseRef(peat_id=None, eppo=None, name=cls.name,
                                                    scientific_name=None)
-        image_analysis.append({
-            "eppo": ref.eppo, "name": ref.name, "peat_id": ref.peat_id, "rank": rank,
-            "scientific_name": ref.scientific_name,
-            "similarity": similarity(cls.probability),
-        })
-    return {
-        "big_enough": big_enough(diagnosis.width, diagnosis.height),
-        "code": 200,
-        "healthy": healthy,
-        "image_analysis": image_analysis,
-        "objects_net": [{"name": name, "rank": rank, "similarity": similarity(p)}
-                        for rank, (name, p) in enumerate(diagnosis.objects, start=1)],
-        "pic_id": pic_id,
-        "plant_net": [{"name": crop_label(c.model.project), "rank": rank,
-                       "similarity": similarity(c.score)}
-                      for rank, c in enumerate(diagnosis.crops, start=1)],
-        "recognized": "True" if diagnosis.recognized else "False",
-        "recognized_bool": diagnosis.recognized,
-    }
+        image_analysis.append(DiseaseMatch(
+            eppo=ref.eppo, name=ref.name, peat_id=ref.peat_id, rank=rank,
+            scientific_name=ref.scientific_name, similarity=similarity(cls.probability),
+        ))
+    recognised = [c for c in diagnosis.crops if c.recognized]
+    return ImageAnalysis(
+        big_enough=big_enough(diagnosis.width, diagnosis.height),
+        healthy=healthy,
+        image_analysis=image_analysis,
+        objects_net=[RankedName(name=name, rank=rank, similarity=similarity(p))
+                     for rank, (name, p) in enumerate(diagnosis.objects, start=1)],
+        pic_id=uuid.UUID(pic_id),
+        plant_net=[RankedName(name=crop_label(c.model.project), rank=rank,
+                              similarity=similarity(c.score))
+                   for rank, c in enumerate(recognised, start=1)],
+        recognized="True" if diagnosis.recognized else "False",
+        recognized_bool=diagnosis.recognized,
+    )

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from hortus.diagnose import schemas
 from hortus.diagnose.models import Disease, DiseaseCommonName, DiseaseHost
 from hortus.diagnose.recognition import CropModel
-from hortus.errors import InvalidInput, NotFound
-from hortus.plants.models import CommonName, Plant
+from hortus.errors import NotFound
+from hortus.plants.models import CommonName, ExternalId, Plant
+from hortus.plants.search import exact_name_ids
 
 _EPPO = re.compile(r"^[A-Z0-9]{5,6}$")
-MAX_PER_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -72,96 +72,110 @@ def resolve_classes(*, session: Session, names: list[str],
     return mapped
 
 
-def crop_aliases(*, session: Session, crops: list[CropModel]) -> dict[str, set[str]]:
-    """The lower-case names a client may give in the ``crop`` header for each crop model.
-
-    The project's name (``bean``), the crop's scientific name and genus (``phaseolus
-    vulgaris``, ``phaseolus``) and every common name the knowledge base has for it, in any
-    language (``common bean``, ``french bean``, ``haricot`` ...).
-    """
-    aliases = {c.project: {c.project.lower(), c.project.replace("_", " ").lower()} for c in crops}
-    scientific = {c.crop.lower(): c.project for c in crops if c.crop}
-    for c in crops:
-        if c.crop:
-            aliases[c.project].update({c.crop.lower(), c.crop.split()[0].lower()})
-    if scientific:
-        rows = session.execute(
-            select(func.lower(Plant.scientific_name), Plant.name, CommonName.name)
-            .outerjoin(CommonName, CommonName.plant_id == Plant.id)
-            .where(func.lower(Plant.scientific_name).in_(list(scientific)))
-        )
-        for plant, name, common in rows:
-            aliases[scientific[plant]].update(n.lower() for n in (name, common) if n)
-    return aliases
-
-
-def match_crop(crop: str, aliases: dict[str, set[str]]) -> str | None:
-    """The project whose aliases include ``crop`` (case-insensitive, plural ``s`` tolerated)."""
+def _crop_words(crop: str) -> set[str]:
+    """``crop`` lower-cased with spaces for underscores, and without a plural ``s``."""
     wanted = " ".join(crop.lower().replace("_", " ").split())
-    candidates = {wanted, wanted[:-1] if wanted.endswith("s") else wanted}
-    for project, names in sorted(aliases.items()):
-        if candidates & names:
+    return {w for w in (wanted, wanted.removesuffix("s")) if w}
+
+
+def _plants_named(session: Session, words: set[str]) -> list[Plant]:
+    """Knowledge-base plants one of ``words`` names: by any name the plants domain knows
+    (scientific, primary, common in any language) or by EPPO code; a variety stands for its
+    species."""
+    ids: set[int] = set()
+    for word in words:
+        ids |= exact_name_ids(session, word)
+    codes = [w.upper() for w in words if _EPPO.match(w.upper())]
+    if codes:
+        ids |= set(session.scalars(select(ExternalId.plant_id).where(
+            ExternalId.system == "eppo", func.upper(ExternalId.value).in_(codes))))
+    plants = [p for p in (session.get(Plant, i) for i in sorted(ids)) if p is not None]
+    parents = [session.get(Plant, p.parent_id) for p in plants if p.parent_id is not None]
+    return plants + [p for p in parents if p is not None]
+
+
+def crop_project(*, session: Session, crop: str, crops: list[CropModel]) -> str | None:
+    """The diagnosis project the ``crop`` header names, or None when no model diagnoses it.
+
+    A crop is named by the project (``bean``), its crop's scientific name or genus
+    (``Phaseolus vulgaris``, ``Phaseolus``), or any name the knowledge base has for that plant:
+    its EPPO code (``PHSVX``), scientific, primary or common name in any language (``French
+    bean``, ``haricot``); case-insensitive, a plural ``s`` tolerated.
+    """
+    words = _crop_words(crop)
+    if not words:
+        return None
+    for model in sorted(crops, key=lambda c: c.project):
+        names = {model.project.lower(), model.project.replace("_", " ").lower()}
+        if model.crop:
+            names |= {model.crop.lower(), model.crop.split()[0].lower()}
+        if words & names:
+            return model.project
+    by_crop = {c.crop.lower(): c.project for c in sorted(crops, key=lambda c: c.project)
+               if c.crop}
+    if not by_crop:
+        return None
+    for plant in _plants_named(session, words):
+        project = by_crop.get(plant.scientific_name.lower())
+        if project is not None:
             return project
     return None
 
 
-def disease_object(disease: Disease) -> dict[str, Any]:
+def disease_read(disease: Disease) -> schemas.Disease:
     """A catalogue entry as ``/v1/diseases`` shows it."""
-    return {
-        "peat_id": disease.id,
-        "eppo": disease.eppo_code,
-        "name": disease.name,
-        "scientific_name": disease.scientific_name,
-        "pathogen_class": disease.pathogen_class,
-        "hosts": [{"scientific_name": h.scientific_name, "plant_id": h.plant_id}
-                  for h in disease.hosts],
-        "common_names": {n.language: n.name for n in disease.common_names},
-        "symptoms": disease.symptoms,
-        "organic_treatment": disease.organic_treatment,
-        "chemical_treatment": disease.chemical_treatment,
-        "prevention": disease.prevention,
-    }
+    return schemas.Disease(
+        peat_id=disease.id,
+        eppo=disease.eppo_code,
+        name=disease.name,
+        scientific_name=disease.scientific_name,
+        pathogen_class=disease.pathogen_class,
+        hosts=[schemas.DiseaseHost(scientific_name=h.scientific_name, plant_id=h.plant_id)
+               for h in disease.hosts],
+        common_names={n.language: n.name for n in disease.common_names},
+        symptoms=disease.symptoms,
+        organic_treatment=disease.organic_treatment,
+        chemical_treatment=disease.chemical_treatment,
+        prevention=disease.prevention,
+    )
 
 
-def list_diseases(*, session: Session, page: int = 1, per_page: int = 20,
-                  crop: str | None = None, pathogen_class: str | None = None,
-                  eppo: str | None = None, q: str | None = None) -> dict[str, Any]:
+def list_diseases(*, session: Session, query: schemas.DiseaseQuery) -> schemas.DiseasePage:
     """A page of the catalogue, by ``peat_id``, optionally filtered.
 
     ``crop`` is a host's scientific name or a knowledge-base common name of it; ``q`` matches
     the name, scientific name or a common name (substring, case-insensitive).
     """
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"page must be >= 1 and per_page from 1 to {MAX_PER_PAGE}.",
-                           error="invalid paging")
-    query = select(Disease)
-    if crop:
+    select_diseases = select(Disease)
+    if query.crop:
+        crop = query.crop.strip().lower()
         hosts = select(DiseaseHost.disease_id).outerjoin(
             CommonName, CommonName.plant_id == DiseaseHost.plant_id
-        ).where(or_(func.lower(DiseaseHost.scientific_name) == crop.strip().lower(),
-                    func.lower(CommonName.name) == crop.strip().lower()))
-        query = query.where(Disease.id.in_(hosts))
-    if pathogen_class:
-        query = query.where(Disease.pathogen_class == pathogen_class.strip().lower())
-    if eppo:
-        query = query.where(Disease.eppo_code == eppo.strip().upper())
-    if q:
-        pattern = f"%{q.strip().lower()}%"
+        ).where(or_(func.lower(DiseaseHost.scientific_name) == crop,
+                    func.lower(CommonName.name) == crop))
+        select_diseases = select_diseases.where(Disease.id.in_(hosts))
+    if query.pathogen_class:
+        select_diseases = select_diseases.where(
+            Disease.pathogen_class == query.pathogen_class.strip().lower())
+    if query.eppo:
+        select_diseases = select_diseases.where(Disease.eppo_code == query.eppo.strip().upper())
+    if query.q:
+        pattern = f"%{query.q.strip().lower()}%"
         names = select(DiseaseCommonName.disease_id).where(
             func.lower(DiseaseCommonName.name).like(pattern))
-        query = query.where(or_(func.lower(Disease.name).like(pattern),
-                                func.lower(Disease.scientific_name).like(pattern),
-                                Disease.id.in_(names)))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Disease.id).offset((page - 1) * per_page)
-                           .limit(per_page)).all()
-    return {"page": page, "per_page": per_page, "total": total,
-            "diseases": [disease_object(d) for d in rows]}
+        select_diseases = select_diseases.where(or_(
+            func.lower(Disease.name).like(pattern),
+            func.lower(Disease.scientific_name).like(pattern), Disease.id.in_(names)))
+    total = session.scalar(select(func.count()).select_from(select_diseases.subquery())) or 0
+    rows = session.scalars(select_diseases.order_by(Disease.id)
+                           .offset((query.page - 1) * query.per_page).limit(query.per_page)).all()
+    return schemas.DiseasePage(page=query.page, per_page=query.per_page, total=total,
+                               diseases=[disease_read(d) for d in rows])
 
 
-def get_disease(*, session: Session, peat_id: int) -> Disease:
+def get_disease(*, session: Session, peat_id: int) -> schemas.Disease:
     """One catalogue entry, or NotFound."""
     disease = session.get(Disease, peat_id)
     if disease is None:
         raise NotFound(f"There is no disease with peat_id {peat_id}.", error="unknown disease")
-    return disease
+    return disease_read(disease)

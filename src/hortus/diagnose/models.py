@@ -68,8 +68,8 @@ class DiseaseCommonName(Base):
 
 
 class Analysis(Base):
-    """One answered ``POST /v1/image_analysis``: who asked, the metadata headers, the picture
-    (a file under ``media/analyses``) and the answer exactly as it was sent."""
+    """One answered image analysis: who asked, the metadata headers, the picture (a media
+    object, :mod:`hortus.media`) and the answer exactly as it was sent."""
 
     __tablename__ = "analyses"
     __table_args__ = (Index("ix_analyses_account_id_created_at", "account_id", "created_at"),)
@@ -79,12 +79,18 @@ class Analysis(Base):
         ForeignKey("accounts.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    picture_path: Mapped[str] = mapped_column(String(200))  # relative to the media directory
+    # The picture is the media object whose key is its sha256 (migration 0005 on); older
+    # analyses name a file relative to the media directory instead.
+    picture_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    picture_path: Mapped[str | None] = mapped_column(String(200))
     picture_format: Mapped[str] = mapped_column(String(8))
     picture_bytes: Mapped[int] = mapped_column(Integer)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    # The metadata headers, parsed (None when absent).
+    # The metadata headers: every one as sent (by PEAT's spelling of its name; None for rows
+    # older than migration 0004), and beside them the parsed values (None when absent or
+    # unparsable).
+    metadata_raw: Mapped[dict[str, str] | None] = mapped_column(JSON)
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     gps_accuracy: Mapped[float | None] = mapped_column(Float)
@@ -93,7 +99,7 @@ class Analysis(Base):
     user_name: Mapped[str | None] = mapped_column(String(200))
     crop: Mapped[str | None] = mapped_column(String(200))
     variety: Mapped[str | None] = mapped_column(String(200))
-    timestamp: Mapped[str | None] = mapped_column(String(64))  # as sent
+    timestamp: Mapped[str | None] = mapped_column(String(64))  # as sent, if it fits
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # timestamp, parsed
     # Which model answered.
     project: Mapped[str | None] = mapped_column(String(64))

@@ -5,8 +5,9 @@ one forward pass feed everything the answer needs:
 
 * ``objects``: the backbone's own ImageNet head (PEAT's ``objects_net``);
 * ``crops``: every diagnosis model's open-set *known score* — the mean cosine similarity of the
-  photo to its nearest training photos — which is how strongly the photo looks like that crop
-  (PEAT's ``plant_net``); a crop is *recognised* when the score reaches the model's threshold;
+  photo to its nearest training photos — which is how strongly the photo looks like that crop;
+  a crop is *recognised* when the score reaches the model's threshold (PEAT's ``plant_net``
+  lists the recognised ones);
 * ``classes``: the chosen crop model's calibrated class probabilities, best first.
 """
 
@@ -92,9 +93,10 @@ def diagnose_photo(engine: VisionEngine, data: bytes, *, project: str | None,
     """Decode, embed once, score every crop model, and diagnose with one of them.
 
     ``project`` forces the model (the client named its crop); otherwise the best-scoring
-    recognised crop is chosen (the best-scoring one when none is recognised). With ``diagnose``
-    false (the client named a crop without a model) no model diagnoses. Raises the vision
-    layer's ``ImageDecodeError`` for bytes that are not a usable photo.
+    recognised crop is chosen, and when no crop is recognised no model diagnoses: a photo of
+    something else gets no crop's diseases. With ``diagnose`` false (the client named a crop
+    without a model) no model diagnoses. Raises the vision layer's ``ImageDecodeError`` for
+    bytes that are not a usable photo.
     """
     image = engine.decode(data)
     output = engine.embed([image])
@@ -111,9 +113,10 @@ def diagnose_photo(engine: VisionEngine, data: bytes, *, project: str | None,
                        prediction.probabilities[0]))
     scored.sort(key=lambda item: (item[0].recognized, item[0].score), reverse=True)
     chosen: tuple[CropScore, np.ndarray] | None = None
-    if diagnose and scored:
-        named = [item for item in scored if item[0].model.project == project]
-        chosen = named[0] if named else scored[0] if project is None else None
+    if diagnose and project is not None:
+        chosen = next((item for item in scored if item[0].model.project == project), None)
+    elif diagnose and scored and scored[0][0].recognized:  # recognised ones sort first
+        chosen = scored[0]
     classes: list[ClassScore] = []
     if chosen is not None:
         model = engine.project(chosen[0].model.project)

@@ -1,25 +1,43 @@
 """PEAT-compatible HTTP routes (``/v1``): thin, the service does the work.
 
-Errors under ``/v1`` are JSON ``{"message": ..., "code": <status>}``; the quota's 429 is
-exactly PEAT's documented ``{"message": "You have reached your maximum amount of requests
-this month"}``.
+FastAPI parses each request into the models of :mod:`hortus.diagnose.schemas` (the multipart
+upload is streamed by :mod:`hortus.diagnose.upload` and documented through ``openapi_extra``),
+each route calls one service function, and the answer models are serialised. Errors under
+``/v1`` are JSON ``{"message": ..., "code": <status>}``; the quota's 429 is exactly PEAT's
+documented ``{"message": "You have reached your maximum amount of requests this month"}``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from hortus.accounts.deps import PeatCallerDep, note_exceeded, note_quota
+from hortus.api_families import ApiFamily
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.diagnose import catalogue_service, service
-from hortus.diagnose.metadata import parse_metadata
+from hortus.diagnose.schemas import (
+    HORTUS_EXTENSION,
+    RATE_LIMITED,
+    UPLOAD_BODY,
+    Disease,
+    DiseasePage,
+    DiseaseQuery,
+    ImageAnalysis,
+    MetadataHeaders,
+    PeatError,
+    QuotaError,
+    StoredAnalysis,
+    error_responses,
+)
 from hortus.diagnose.upload import read_picture
-from hortus.errors import HortusError, InvalidInput, QuotaExceeded
-from hortus.api_families import ApiFamily
+from hortus.errors import HortusError, NotFound, QuotaExceeded
 from hortus.inference import InferenceDep
+from hortus.media.deps import MediaDep
+from hortus.media.http import media_response
 
 PREFIX = "/v1"
 router = APIRouter(prefix=PREFIX, tags=["Image analysis (PEAT)"])
@@ -27,64 +45,120 @@ router = APIRouter(prefix=PREFIX, tags=["Image analysis (PEAT)"])
 
 def render_error(status: int, error: str, message: str, exc: HortusError | None) -> Response:
     """PEAT's error format: ``{"message": ..., "code": status}``; the 429 exactly as PEAT's."""
+    body: PeatError | QuotaError = PeatError(message=message, code=status)
     if isinstance(exc, QuotaExceeded):
-        return JSONResponse({"message": message}, status_code=status)
-    return JSONResponse({"message": message, "code": status}, status_code=status)
+        body = QuotaError(message=message)
+    return JSONResponse(body.model_dump(), status_code=status)
 
 
 FAMILY = ApiFamily(name="peat", prefix=PREFIX, render=render_error)
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or len(raw) > 9:
-        raise InvalidInput(f"{name} must be a whole number, not {raw[:40]!r}.",
-                           error="invalid parameter")
-    return int(raw)
+async def uploaded_picture(request: Request, settings: SettingsDep) -> bytes:
+    """The ``picture`` file of the multipart body, streamed under the upload size cap."""
+    return await read_picture(request, max_bytes=settings.max_upload_bytes)
 
 
-@router.post("/image_analysis", summary="Analyse a crop photo (multipart field 'picture')")
-async def image_analysis(request: Request, caller: PeatCallerDep, db: DatabaseDep,
-                         settings: SettingsDep, inference: InferenceDep) -> JSONResponse:
-    metadata = parse_metadata(request.headers)
-    picture = await read_picture(request, max_bytes=settings.max_upload_bytes)
+MetadataDep = Annotated[MetadataHeaders, Header(convert_underscores=False)]
+PictureDep = Annotated[bytes, Depends(uploaded_picture)]
+
+_ANALYSIS_DESCRIPTION = (
+    "Diagnose one crop photo sent as the multipart field `picture`, with PEAT's optional "
+    "metadata headers. GET with the same multipart body is answered exactly like POST "
+    "(PEAT's published scripts use `requests.get(..., files=...)`). One unit of the monthly "
+    "image-analysis quota per answered analysis; a refused request costs nothing."
+)
+_ANALYSIS_ROUTE: dict[str, Any] = {
+    "response_model": ImageAnalysis,
+    "summary": "Analyse a crop photo (multipart field 'picture')",
+    "description": _ANALYSIS_DESCRIPTION,
+    "responses": {200: RATE_LIMITED, **error_responses(400, 401, 403, 413, 429, 500)},
+    "openapi_extra": {"requestBody": UPLOAD_BODY},
+}
+
+
+@router.post("/image_analysis", **_ANALYSIS_ROUTE)
+@router.get("/image_analysis", **_ANALYSIS_ROUTE)
+async def image_analysis(request: Request, caller: PeatCallerDep, metadata: MetadataDep,
+                         picture: PictureDep, db: DatabaseDep, settings: SettingsDep,
+                         inference: InferenceDep, media: MediaDep) -> ImageAnalysis:
     try:
         result = await service.analyse(database=db, settings=settings, inference=inference,
-                                       account_id=caller.account_id, picture=picture,
-                                       metadata=metadata)
+                                       media=media, account_id=caller.account_id,
+                                       picture=picture, headers=metadata.as_sent())
     except QuotaExceeded as exc:
         note_exceeded(request, exc)
         raise
     note_quota(request, result.quota)
-    return JSONResponse(result.answer)
+    return result.answer
 
 
-@router.get("/image_analysis/{pic_id}", summary="A stored analysis (Hortus extension)")
-def stored_analysis(pic_id: str, caller: PeatCallerDep, db: DatabaseDep) -> dict[str, Any]:
+@router.get(
+    "/image_analysis/{pic_id}", response_model=StoredAnalysis,
+    summary="A stored analysis (Hortus extension)",
+    description=f"{HORTUS_EXTENSION}: an analysis of the caller's account as it was answered, "
+                "with `created_at` and the metadata headers (parsed, and as sent). Another "
+                "account's analysis is a 404. No quota.",
+    responses=error_responses(400, 401, 403, 404, 500,
+                              e404="Not Found: no analysis with this pic_id for this key."),
+)
+def stored_analysis(pic_id: Annotated[uuid.UUID, Path(description="The answer's pic_id.")],
+                    caller: PeatCallerDep, db: DatabaseDep) -> StoredAnalysis:
     with db.read() as session:
         return service.get_analysis(session=session, account_id=caller.account_id,
                                     pic_id=pic_id)
 
 
-@router.get("/diseases", summary="Browse the disease catalogue (Hortus extension)")
-def diseases(request: Request, caller: PeatCallerDep, db: DatabaseDep) -> dict[str, Any]:
-    params = request.query_params
+@router.get(
+    "/image_analysis/{pic_id}/picture", response_class=Response,
+    summary="The picture of a stored analysis (Hortus extension)",
+    description=f"{HORTUS_EXTENSION}: the picture an analysis of the caller's account was made "
+                "on, as it was sent (JPEG, PNG or WebP), from whichever server process stored "
+                "it. Its ETag is the picture's sha256; one byte range (`Range`) is answered "
+                "with 206. Another account's analysis is a 404. No quota.",
+    responses={200: {"description": "The picture, as sent.",
+                     "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                 for t in ("image/jpeg", "image/png", "image/webp")}},
+               206: {"description": "The byte range asked for with `Range`."},
+               304: {"description": "Not Modified: `If-None-Match` names this picture."},
+               **error_responses(400, 401, 403, 404, 416, 500,
+                                 e404="Not Found: no analysis with this pic_id for this key, "
+                                      "or its picture is not stored.")},
+)
+def analysis_picture(pic_id: Annotated[uuid.UUID, Path(description="The answer's pic_id.")],
+                     request: Request, caller: PeatCallerDep, db: DatabaseDep,
+                     media: MediaDep) -> Response:
     with db.read() as session:
-        return catalogue_service.list_diseases(
-            session=session, page=_int_param(request, "page", 1),
-            per_page=_int_param(request, "per_page", 20), crop=params.get("crop"),
-            pathogen_class=params.get("pathogen_class"), eppo=params.get("eppo"),
-            q=params.get("q"),
-        )
+        key = service.picture_key(session=session, account_id=caller.account_id,
+                                  pic_id=pic_id)
+    return media_response(request, media, key, missing=NotFound(
+        service.PICTURE_MISSING, error="picture not found"))
 
 
-@router.get("/diseases/{peat_id}", summary="One disease of the catalogue (Hortus extension)")
-def disease(peat_id: str, caller: PeatCallerDep, db: DatabaseDep) -> dict[str, Any]:
-    if not peat_id.isdigit() or len(peat_id) > 12:
-        raise InvalidInput(f"peat_id must be a whole number, not {peat_id[:40]!r}.",
-                           error="invalid peat_id")
+@router.get(
+    "/diseases", response_model=DiseasePage,
+    summary="Browse the disease catalogue (Hortus extension)",
+    description=f"{HORTUS_EXTENSION}: the disease catalogue by `peat_id`, optionally filtered. "
+                "No quota.",
+    responses=error_responses(400, 401, 403, 500),
+)
+def diseases(query: Annotated[DiseaseQuery, Query()], caller: PeatCallerDep,
+             db: DatabaseDep) -> DiseasePage:
     with db.read() as session:
-        return catalogue_service.disease_object(
-            catalogue_service.get_disease(session=session, peat_id=int(peat_id)))
+        return catalogue_service.list_diseases(session=session, query=query)
+
+
+@router.get(
+    "/diseases/{peat_id}", response_model=Disease,
+    summary="One disease of the catalogue (Hortus extension)",
+    description=f"{HORTUS_EXTENSION}: one entry of the disease catalogue: names, EPPO code, "
+                "pathogen class, hosts, common names by language, symptoms, treatment and "
+                "prevention. No quota.",
+    responses=error_responses(400, 401, 403, 404, 500,
+                              e404="Not Found: no disease with this peat_id."),
+)
+def disease(peat_id: Annotated[int, Path(ge=0, le=999_999_999_999,
+                                         description="The disease's peat_id.")],
+            caller: PeatCallerDep, db: DatabaseDep) -> Disease:
+    with db.read() as session:
+        return catalogue_service.get_disease(session=session, peat_id=peat_id)

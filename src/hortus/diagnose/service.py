@@ -1,10 +1,13 @@
 """Image analysis, orchestrated: quota, crop choice, the engine, the catalogue, storage.
 
-The route checks the request and hands over the picture's bytes and the parsed metadata
-headers; this module then, in one call in the inference pool, charges the monthly quota
-(refunded when the analysis fails), chooses the crop model, asks the engine, maps the model's
-classes onto the disease catalogue, stores the picture and the answer, and returns the answer.
-No database work runs on the event loop.
+The route checks the request and hands over the picture's bytes and the metadata headers as
+sent; this module parses them (never refusing one), then, in one call in the inference pool,
+charges the monthly quota (refunded when the analysis fails), chooses the crop model, asks the
+engine, maps the model's classes onto the disease catalogue, stores the picture and the answer,
+and returns the answer. No database work runs on the event loop.
+
+The picture is kept in the media store (:mod:`hortus.media`) under its sha256, so the same
+photo sent twice is stored once, and every server process sharing the store can serve it.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -25,30 +27,24 @@ from hortus.accounts import quotas
 from hortus.config import Settings
 from hortus.db import Database
 from hortus.diagnose.answer import build_answer
-from hortus.diagnose.catalogue_service import (
-    DiseaseRef,
-    crop_aliases,
-    match_crop,
-    resolve_classes,
-)
-from hortus.diagnose.metadata import AnalysisMetadata
+from hortus.diagnose.catalogue_service import DiseaseRef, crop_project, resolve_classes
+from hortus.diagnose.metadata import AnalysisMetadata, parse_metadata
 from hortus.diagnose.models import Analysis
 from hortus.diagnose.recognition import PhotoDiagnosis, crop_models, diagnose_photo
+from hortus.diagnose.schemas import ImageAnalysis, StoredAnalysis
 from hortus.errors import InvalidInput, NotFound, QuotaExceeded
 from hortus.inference import Inference
-from hortus.vision.decode import ImageDecodeError, sniff_format
+from hortus.media.store import MediaStore, photo_key
+from hortus.vision.decode import ImageDecodeError
 
 logger = logging.getLogger("hortus")
-
-ANALYSES_DIR = "analyses"
-_SUFFIXES = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
 
 @dataclass(frozen=True)
 class AnalysisResult:
     """PEAT's answer, and where the account's monthly quota stands after it."""
 
-    answer: dict[str, Any]
+    answer: ImageAnalysis
     quota: quotas.QuotaState
 
 
@@ -59,12 +55,8 @@ def _choose_crop(database: Database, inference: Inference,
         return None, True
     models = crop_models(inference.engine)
     with database.read() as session:
-        project = match_crop(crop, crop_aliases(session=session, crops=models))
+        project = crop_project(session=session, crop=crop, crops=models)
     return project, project is not None
-
-
-def _picture_path(settings: Settings, pic_id: str, image_format: str) -> Path:
-    return settings.media_dir / ANALYSES_DIR / f"{pic_id}.{_SUFFIXES.get(image_format, 'bin')}"
 
 
 _CATALOGUE_TTL = 60.0  # seconds a class -> disease mapping is reused (catalogue edits show after)
@@ -87,34 +79,53 @@ def _diseases_for(database: Database, diagnosis: PhotoDiagnosis) -> dict[str, Di
     return mapping
 
 
-def _record(*, database: Database, settings: Settings, account_id: int, pic_id: str,
-            picture: bytes, picture_path: Path, metadata: AnalysisMetadata,
-            diagnosis: PhotoDiagnosis, answer: dict[str, Any]) -> None:
-    """Commit the analysis row (its picture is already on disk at ``picture_path``)."""
-    fields = {k: v for k, v in vars(metadata).items() if not k.startswith("_")}
+def _record(*, database: Database, account_id: int, pic_id: str, picture: bytes,
+            picture_key: str, metadata: AnalysisMetadata, diagnosis: PhotoDiagnosis,
+            answer: dict[str, Any]) -> None:
+    """Commit the analysis row (its picture is already in the media store)."""
+    fields = metadata.parsed()
     with database.write() as session:
         session.add(Analysis(
-            id=pic_id, account_id=account_id,
-            picture_path=str(picture_path.relative_to(settings.media_dir)),
+            id=pic_id, account_id=account_id, picture_sha256=picture_key, picture_path=None,
             picture_format=diagnosis.format, picture_bytes=len(picture),
             width=diagnosis.width, height=diagnosis.height,
             project=diagnosis.chosen.project if diagnosis.chosen else None,
             project_version=diagnosis.chosen.version if diagnosis.chosen else None,
-            answer=answer, **fields,
+            answer=answer, metadata_raw=metadata.sent, **fields,
         ))
 
 
-def _write_picture(path: Path, picture: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(picture)
+class _KeptPicture:
+    """The picture of one analysis in the media store, and whether this request stored it."""
+
+    def __init__(self, media: MediaStore, picture: bytes) -> None:
+        self.media = media
+        self.picture = picture
+        self.key = photo_key(picture)
+        self.stored = False
+
+    def keep(self) -> None:
+        self.stored = self.media.put(self.key, self.picture)
+
+    def discard(self, database: Database) -> None:
+        """Remove the picture of a failed analysis, unless an earlier request stored it or an
+        analysis names it (the same photo sent again: content-addressed, it is shared)."""
+        if not self.stored:
+            return
+        with database.read() as session:
+            named = session.scalar(select(Analysis.id).where(
+                Analysis.picture_sha256 == self.key).limit(1))
+        if named is None:
+            self.media.delete(self.key)
 
 
 # Takes the quota unit while the engine works (a database round trip hidden behind inference).
 _quota_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hortus-analysis-quota")
 
 
-def _analyse_now(database: Database, settings: Settings, inference: Inference, account_id: int,
-                 pic_id: str, picture: bytes, metadata: AnalysisMetadata) -> AnalysisResult:
+def _analyse_now(database: Database, settings: Settings, inference: Inference,
+                 media: MediaStore, account_id: int, pic_id: str, picture: bytes,
+                 metadata: AnalysisMetadata) -> AnalysisResult:
     """The whole analysis in one worker call: quota, crop choice, engine, catalogue, storage.
 
     One unit of the monthly quota is taken atomically as the analysis starts, alongside the
@@ -122,14 +133,13 @@ def _analyse_now(database: Database, settings: Settings, inference: Inference, a
     otherwise), and it is given back if the analysis fails. One call, not one per step: each
     hop between threads costs two wake-ups, which on a busy machine add milliseconds.
     """
-    # The picture is kept under the format its bytes announce (the decoder checks them).
-    path = _picture_path(settings, pic_id, sniff_format(picture) or "bin")
+    kept = _KeptPicture(media, picture)
 
     def take_unit_and_keep_picture() -> quotas.QuotaState:
         state = quotas.consume(database=database, settings=settings, account_id=account_id,
                                api=quotas.API_ANALYSIS)
         try:
-            _write_picture(path, picture)
+            kept.keep()
         except BaseException:
             _refund(database, settings, account_id)
             raise
@@ -150,16 +160,16 @@ def _analyse_now(database: Database, settings: Settings, inference: Inference, a
                               diseases=_diseases_for(database, diagnosis))
     except BaseException:
         if charge.exception() is None:  # waits for the unit; gives it back when it was taken
-            path.unlink(missing_ok=True)
+            kept.discard(database)
             _refund(database, settings, account_id)
         raise
     state = charge.result()  # QuotaExceeded: the month is spent, the result is not given
     try:
-        _record(database=database, settings=settings, account_id=account_id, pic_id=pic_id,
-                picture=picture, picture_path=path, metadata=metadata, diagnosis=diagnosis,
-                answer=answer)
+        _record(database=database, account_id=account_id, pic_id=pic_id, picture=picture,
+                picture_key=kept.key, metadata=metadata, diagnosis=diagnosis,
+                answer=answer.model_dump(mode="json"))
     except BaseException:
-        path.unlink(missing_ok=True)
+        kept.discard(database)
         _refund(database, settings, account_id)
         raise
     return AnalysisResult(answer=answer, quota=state)
@@ -195,41 +205,56 @@ def _refund(database: Database, settings: Settings, account_id: int) -> None:
 
 
 async def analyse(*, database: Database, settings: Settings, inference: Inference,
-                  account_id: int, picture: bytes, metadata: AnalysisMetadata) -> AnalysisResult:
-    """Charge the quota, diagnose one picture and store it; PEAT's answer (a fresh ``pic_id``).
+                  media: MediaStore, account_id: int, picture: bytes,
+                  headers: Mapping[str, str]) -> AnalysisResult:
+    """Charge the quota, diagnose one picture and keep it in ``media``; PEAT's answer (a fresh
+    ``pic_id``).
 
-    Raises QuotaExceeded when the month's quota is spent, and InvalidInput (the unit given
-    back) when the bytes are not a usable photo (empty, not an image, an unsupported format,
-    truncated, absurd dimensions).
+    ``headers`` are the metadata headers as sent (by PEAT's spelling of their names): all are
+    stored, parsed where they can be, and none is refused. Raises QuotaExceeded when the
+    month's quota is spent, and InvalidInput (the unit given back) when the bytes are not a
+    usable photo (empty, not an image, an unsupported format, truncated, absurd dimensions).
     """
+    metadata = parse_metadata(headers)
     try:
-        return await inference.run(_analyse_now, database, settings, inference, account_id,
-                                   str(uuid.uuid4()), picture, metadata)
+        return await inference.run(_analyse_now, database, settings, inference, media,
+                                   account_id, str(uuid.uuid4()), picture, metadata)
     except ImageDecodeError as exc:
         raise InvalidInput(f"The picture cannot be analysed: {exc.reason}",
                            error=exc.code) from None
 
 
-def _valid_pic_id(pic_id: str) -> str:
-    try:
-        return str(uuid.UUID(pic_id))
-    except ValueError:
-        raise InvalidInput(f"pic_id must be a UUID, not {pic_id[:60]!r}.",
-                           error="invalid pic_id") from None
-
-
-def get_analysis(*, session: Session, account_id: int, pic_id: str) -> dict[str, Any]:
-    """A stored analysis of this account: the answer as sent, plus ``created_at`` and the
-    ``metadata`` headers. Another account's analysis is NotFound (it is not theirs to see)."""
-    analysis = session.scalar(select(Analysis).where(Analysis.id == _valid_pic_id(pic_id),
+def _own_analysis(session: Session, account_id: int, pic_id: uuid.UUID) -> Analysis:
+    analysis = session.scalar(select(Analysis).where(Analysis.id == str(pic_id),
                                                      Analysis.account_id == account_id))
     if analysis is None:
         raise NotFound(f"There is no analysis {pic_id} for this key.", error="unknown analysis")
-    metadata = AnalysisMetadata(
-        latitude=analysis.latitude, longitude=analysis.longitude,
-        gps_accuracy=analysis.gps_accuracy, eppo=analysis.eppo, user_id=analysis.user_id,
-        user_name=analysis.user_name, crop=analysis.crop, variety=analysis.variety,
-        timestamp=analysis.timestamp, taken_at=analysis.taken_at,
-    )
-    return {**analysis.answer, "created_at": analysis.created_at.isoformat(),
-            "metadata": metadata.to_json()}
+    return analysis
+
+
+PICTURE_MISSING = "The picture of this analysis is not stored (any more)."
+
+
+def picture_key(*, session: Session, account_id: int, pic_id: uuid.UUID) -> str:
+    """The media key of a stored analysis's picture (this account's only: NotFound
+    otherwise, and for an analysis stored before pictures were media objects and not yet
+    adopted by ``hortus media migrate``)."""
+    analysis = _own_analysis(session, account_id, pic_id)
+    if analysis.picture_sha256 is None:
+        raise NotFound(PICTURE_MISSING, error="picture not found")
+    return analysis.picture_sha256
+
+
+def get_analysis(*, session: Session, account_id: int, pic_id: uuid.UUID) -> StoredAnalysis:
+    """A stored analysis of this account: the answer as sent, plus ``created_at`` and the
+    ``metadata`` headers. Another account's analysis is NotFound (it is not theirs to see)."""
+    analysis = _own_analysis(session, account_id, pic_id)
+    metadata = {
+        "latitude": analysis.latitude, "longitude": analysis.longitude,
+        "gps_accuracy": analysis.gps_accuracy, "eppo": analysis.eppo,
+        "user_id": analysis.user_id, "user_name": analysis.user_name, "crop": analysis.crop,
+        "variety": analysis.variety, "timestamp": analysis.timestamp,
+        "taken_at": analysis.taken_at, "headers": analysis.metadata_raw or {},
+    }
+    return StoredAnalysis.model_validate({**analysis.answer, "created_at": analysis.created_at,
+                                          "metadata": metadata})

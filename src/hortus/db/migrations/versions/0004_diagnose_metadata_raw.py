@@ -1,0 +1,23 @@
+"""diagnose: keep every metadata header of an analysis as sent
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("analyses", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("metadata_raw", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("analyses", schema=None) as batch_op:
+        batch_op.drop_column("metadata_raw")
