@@ -217,7 +217,7 @@ def test_upload_cap_413_by_declared_length_and_while_streaming(settings, flora):
                                headers={"content-type": "multipart/form-data; boundary=b"})
     for response in (declared, streamed):
         assert response.status_code == 413
-        assert response.json()["error"] == "Request Entity Too Large"
+        assert response.json()["error"] == "Payload Too Large"  # Pl@ntNet's wording
         assert _used(client, key) == 0
 
 
@@ -275,14 +275,6 @@ def test_catalogue_routes(id_client, id_settings):
     missing = id_client.get("/v2/media/references/" + "0" * 64 + "/m")
     assert missing.status_code == 404 and missing.json()["message"] == "Image not found"
     assert id_client.get("/v2/media/references/nothex/x").status_code == 404
-
-
-def test_identification_by_url_is_off_by_default(id_client, id_settings):
-    key = make_key(id_settings)
-    response = id_client.get(f"/v2/identify/{PROJECT}",
-                             params={"api-key": key.api_key, "images": "https://example.org/a.jpg",
-                                     "organs": "leaf"})
-    assert response.status_code == 400 and "disabled" in response.json()["message"]
 
 
 def test_all_merges_projects(id_client, id_settings, flora):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from hortus.errors import InvalidInput
 from hortus.identify import fusion
-from hortus.identify.params import check_organs, parse_options
+from hortus.identify.params import check_organs
+from hortus.identify.schemas import IdentifyOptions
 from hortus.plants.taxonomy import language_chain, normalise_name
 
 
@@ -77,14 +79,17 @@ def test_organs_default_to_auto_and_secondary_organs_come_beside_a_primary():
 
 
 def test_query_options():
-    options = parse_options({"include-related-images": ["TRUE"], "no-reject": ["false"],
-                             "nb-results": ["3"], "lang": ["fr"], "detailed": ["1"]})
+    """The query model reads what clients send: R's ``TRUE``, ``1``, empty values, any case."""
+    options = IdentifyOptions.model_validate({
+        "include-related-images": "TRUE", "no-reject": "false", "nb-results": "3",
+        "lang": "FR", "detailed": "1", "type": ""})
     assert (options.include_related_images, options.no_reject, options.nb_results,
             options.lang, options.detailed, options.type) == (True, False, 3, "fr", True, "kt")
-    for bad in ({"nb-results": ["0"]}, {"nb-results": ["x"]}, {"lang": ["xx"]},
-                {"type": ["new"]}, {"detailed": ["maybe"]}, {"lang": ["fr", "en"]}):
-        with pytest.raises(InvalidInput):
-            parse_options(bad)
+    assert IdentifyOptions.model_validate({"nb-results": "", "lang": " "}).nb_results == 10
+    for bad in ({"nb-results": "0"}, {"nb-results": "x"}, {"lang": "xx"}, {"type": "new"},
+                {"detailed": "maybe"}):
+        with pytest.raises(ValidationError):
+            IdentifyOptions.model_validate(bad)
 
 
 def test_names_and_languages():

@@ -1,14 +1,12 @@
 """The seed's client examples, unchanged but for URL and key, against a live server on loopback;
-the quota under concurrent clients; identification by URL and its SSRF guard."""
+the quota under concurrent clients. (Identification by URL: test_identify_by_url.py.)"""
 
 from __future__ import annotations
 
-import http.server
 import json
 import runpy
 import shutil
 import subprocess
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -127,50 +125,3 @@ def test_quota_is_atomic_under_concurrent_clients(settings, flora):
         quota = requests.get(f"{server.url}/v2/quota", params={"api-key": key.api_key}).json()
     assert statuses == [200] * 3 + [429] * 5
     assert quota["quota"]["identify"]["count"] == 3
-
-
-class _PhotoHandler(http.server.BaseHTTPRequestHandler):
-    photo = b""
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.send_response(200)
-        self.send_header("Content-Type", "image/jpeg")
-        self.send_header("Content-Length", str(len(self.photo)))
-        self.end_headers()
-        self.wfile.write(self.photo)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.mark.parametrize("allowed", [False, True])
-def test_identify_by_url_refuses_internal_addresses_unless_allow_listed(settings, flora,
-                                                                        allowed):
-    photo_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PhotoHandler)
-    _PhotoHandler.photo = flora.photo("snowdrop").read_bytes()
-    threading.Thread(target=photo_server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{photo_server.server_address[1]}/snowdrop.jpg"
-    enabled = flora_settings(settings, flora, identify_by_url=True,
-                             url_fetch_allow=["127.0.0.0/8"] if allowed else [])
-    key = make_key(enabled)
-    try:
-        with LiveServer(enabled) as server:
-            answer = requests.get(f"{server.url}/v2/identify/{PROJECT}",
-                                  params={"api-key": key.api_key, "images": url,
-                                          "organs": "flower"}, timeout=60)
-            internal = [requests.get(f"{server.url}/v2/identify/{PROJECT}",
-                                     params={"api-key": key.api_key, "images": bad},
-                                     timeout=60)
-                        for bad in ("http://169.254.169.254/latest/meta-data", "http://10.0.0.1/a",
-                                    "http://[::1]/a", "file:///etc/passwd", "http://localhost/a")]
-    finally:
-        photo_server.shutdown()
-    if allowed:
-        assert answer.status_code == 200, answer.text
-        best = answer.json()["results"][0]["species"]["scientificNameWithoutAuthor"]
-        assert best == "Galanthus nivalis"
-    else:
-        assert answer.status_code == 400 and "not a public address" in answer.json()["message"]
-    for refused in internal:
-        assert refused.status_code == 400, refused.text
-        assert set(refused.json()) == {"statusCode", "error", "message"}

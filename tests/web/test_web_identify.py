@@ -56,6 +56,12 @@ def test_identify_in_a_browser(browser, settings, shared_data: Path) -> None:  #
         page.fill("input[name=password]", PASSWORD)
         page.fill("input[name=password_confirm]", PASSWORD)
         page.click("button[type=submit]")
+        # Sign-up lands on the sign-in page (it never says whether the address was taken).
+        page.wait_for_url("**/login**")
+        page.fill("input[name=email]", "browser@example.org")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form button[type=submit]")
+        page.wait_for_load_state()
         page.goto(server.url + "/identify")
         page.set_input_files("#image0", str(sunflower(shared_data)))
         page.select_option("#organ0", "flower")

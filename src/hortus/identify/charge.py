@@ -4,39 +4,47 @@ when the request fails.
 Pl@ntNet counts successful identifications only. Taking the unit first means concurrent
 requests can never spend past the limit together (the take is one atomic statement), and a
 caller without quota costs no model work. Any error raised while the unit is held — bad photos
-(400/415), "Species not found" (404), an unexpected failure, a client that hangs up — refunds
-it.
+(400/413/415), an image URL that cannot be fetched, "Species not found" (404), an unexpected
+failure, a client that hangs up — refunds it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from hortus.accounts import quotas
-from hortus.accounts.deps import note_exceeded, note_quota
 from hortus.config import Settings
-from hortus.db import Database
+from hortus.db import Database, utcnow
 from hortus.errors import QuotaExceeded
+
+QuotaListener = Callable[[quotas.QuotaState | QuotaExceeded], None]
+"""Told where the quota stands after the request (the state, or the refusal), e.g. to put
+RateLimit headers on the response."""
+
+
+def _ignore(_: quotas.QuotaState | QuotaExceeded) -> None:
+    pass
 
 
 class IdentificationUnit:
     """One unit of the daily quota, being taken in the background from the moment the request
     is admitted (so the SQL statement overlaps reading the upload)."""
 
-    def __init__(self, *, request: Request, database: Database, settings: Settings,
-                 account_id: int) -> None:
-        self._request = request
+    def __init__(self, *, database: Database, settings: Settings, account_id: int,
+                 listener: QuotaListener) -> None:
+        self._listener = listener
+        taken_at = utcnow()  # a refund goes back to the day the unit was taken from
         self._refund = lambda: quotas.refund(database=database, settings=settings,
-                                             account_id=account_id, api=quotas.API_IDENTIFY)
+                                             account_id=account_id, api=quotas.API_IDENTIFY,
+                                             now=taken_at)
         self._taking = asyncio.ensure_future(run_in_threadpool(
             lambda: quotas.consume(database=database, settings=settings, account_id=account_id,
-                                   api=quotas.API_IDENTIFY)))
+                                   api=quotas.API_IDENTIFY, now=taken_at)))
 
     async def taken(self) -> quotas.QuotaState:
         """The quota after taking the unit; QuotaExceeded (429) when none was left.
@@ -44,7 +52,7 @@ class IdentificationUnit:
         try:
             return await asyncio.shield(self._taking)
         except QuotaExceeded as exc:
-            note_exceeded(self._request, exc)
+            self._listener(exc)
             raise
 
     async def give_back(self) -> None:
@@ -55,24 +63,26 @@ class IdentificationUnit:
             except Exception:  # noqa: BLE001 - not taken (over quota, or the database failed)
                 return
             refunded = await run_in_threadpool(self._refund)
-        note_quota(self._request, refunded)
+        self._listener(refunded)
 
 
 @asynccontextmanager
-async def identification_unit(*, request: Request, database: Database, settings: Settings,
-                              account_id: int) -> AsyncIterator[IdentificationUnit]:
+async def identification_unit(*, database: Database, settings: Settings, account_id: int,
+                              listener: QuotaListener | None = None
+                              ) -> AsyncIterator[IdentificationUnit]:
     """Hold one identification unit for the body of the ``async with``; refund on error.
 
     The body must await :meth:`IdentificationUnit.taken` before running the model; leaving the
     block normally also waits for it (QuotaExceeded, 429, when the daily quota is used up).
-    The response carries the RateLimit headers of the state after the request.
+    ``listener`` hears the state after the request (or the refusal).
     """
-    unit = IdentificationUnit(request=request, database=database, settings=settings,
-                              account_id=account_id)
+    listen = listener or _ignore
+    unit = IdentificationUnit(database=database, settings=settings, account_id=account_id,
+                              listener=listen)
     try:
         yield unit
         state = await unit.taken()
     except BaseException:
         await unit.give_back()
         raise
-    note_quota(request, state)
+    listen(state)

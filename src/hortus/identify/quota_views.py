@@ -1,34 +1,39 @@
-"""Pl@ntNet's account routes as data: ``/v2/subscription``, ``/v2/quota``, ``/v2/quota/daily``.
+"""Pl@ntNet's account routes: ``/v2/subscription``, ``/v2/quota``, ``/v2/quota/daily`` and
+``/v2/quota/history``, as typed answers (:mod:`hortus.identify.schemas`).
 
-Field names follow the Pl@ntNet OpenAPI 2.2.2 definitions (``Model4``, ``Model2``, ``Model30``).
 A self-hosted server has no contract or billing, so those objects say so plainly: plan
-``"self-hosted"``, status ``"active"``, no amount due.
+``"self-hosted"``, status ``"active"``, no amount due. Daily counts are the identification
+counters the quota is taken from (successful identifications only); ``total`` is the account's
+daily quota as it stands today (past limits are not kept).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+
+from sqlalchemy import select
 
 from hortus.accounts import quotas
 from hortus.accounts.deps import Caller
 from hortus.accounts.exposure import stored_list
-from hortus.accounts.models import Account
+from hortus.accounts.models import Account, UsageCounter
 from hortus.config import Settings
 from hortus.db import Database, utcnow
 from hortus.errors import InvalidInput
+from hortus.identify import schemas
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _identify_counts(count: int, total: int) -> dict[str, int]:
-    return {"count": count, "total": total, "remaining": max(0, total - count)}
+def _counts(count: int, total: int) -> schemas.QuotaCounts:
+    return schemas.QuotaCounts(identify=schemas.IdentifyCount(
+        count=count, total=total, remaining=max(0, total - count)))
 
 
 def subscription_view(*, database: Database, settings: Settings, caller: Caller,
-                      now: datetime | None = None) -> dict[str, Any]:
+                      now: datetime | None = None) -> schemas.Subscription:
     """``GET /v2/subscription``: account, contract, this month's history and the key's security."""
     now = now or utcnow()
     month = quotas.period_for(quotas.API_ANALYSIS, now)  # month bounds
@@ -41,68 +46,78 @@ def subscription_view(*, database: Database, settings: Settings, caller: Caller,
                                              api=quotas.API_IDENTIFY, now=now)
     days = (month.end - month.start).days
     key = caller.key
-    return {
-        "account": {
-            "id": str(account.id),
-            "username": account.email,
-            "name": {"first": "", "last": ""},
-            "created": _iso(account.created_at),
-        },
-        "contract": {
-            "plan": "self-hosted",
-            "status": "active",
-            "firstSignatureDate": _iso(account.created_at),
-            "latestSignatureDate": _iso(account.created_at),
-            "nextSignatureDate": "",
-            "indicativeYearlyQuota": daily_limit * 365,
-            "currency": "",
-        },
-        "history": [{
-            "period": month.start.strftime("%Y-%m"),
-            "startDate": month.start.date().isoformat(),
-            "endDate": (month.end - timedelta(days=1)).date().isoformat(),
-            "status": "current",
-            "count": {"identify": month_count},
-            "aboveQuota": {"identify": max(0, month_count - daily_limit * days)},
-            "discount": False,
-        }],
-        "billing": {"nextDueDate": "", "estimatedAmount": 0},
-        "security": {
-            "exposeKey": bool(key.expose),
-            "ips": stored_list(key.authorized_ips),
-            "domains": stored_list(key.authorized_domains),
-        },
-    }
+    return schemas.Subscription(
+        account=schemas.AccountInfo(id=str(account.id), username=account.email,
+                                    name=schemas.AccountName(first="", last=""),
+                                    created=_iso(account.created_at)),
+        contract=schemas.Contract(
+            plan="self-hosted", status="active",
+            first_signature_date=_iso(account.created_at),
+            latest_signature_date=_iso(account.created_at), next_signature_date="",
+            indicative_yearly_quota=daily_limit * 365, currency=""),
+        history=[schemas.SubscriptionPeriod(
+            period=month.start.strftime("%Y-%m"), start_date=month.start.date().isoformat(),
+            end_date=(month.end - timedelta(days=1)).date().isoformat(), status="current",
+            count=schemas.IdentifyTally(identify=month_count),
+            above_quota=schemas.IdentifyTally(identify=max(0, month_count - daily_limit * days)),
+            discount=False)],
+        billing=schemas.Billing(next_due_date="", estimated_amount=0),
+        security=schemas.KeySecurity(expose_key=bool(key.expose),
+                                     ips=stored_list(key.authorized_ips),
+                                     domains=stored_list(key.authorized_domains)),
+    )
 
 
 def quota_view(*, database: Database, settings: Settings, caller: Caller,
-               now: datetime | None = None) -> dict[str, Any]:
+               now: datetime | None = None) -> schemas.Quota:
     """``GET /v2/quota``: today's identification count, total and remaining."""
     state = quotas.peek(database=database, settings=settings, account_id=caller.account_id,
                         api=quotas.API_IDENTIFY, now=now)
-    return {"quota": {"identify": _identify_counts(state.used, state.limit)}}
+    return schemas.Quota(quota=_counts(state.used, state.limit))
 
 
-def parse_day(raw: str | None, *, now: datetime | None = None) -> date:
-    """A ``YYYY-MM-DD`` query value (today, UTC, when absent); InvalidInput otherwise."""
-    if raw is None or raw == "":
+def _day(raw: str | None, now: datetime | None) -> date:
+    """A ``YYYY-MM-DD`` value (today, UTC, when absent); InvalidInput for an impossible date."""
+    if not raw:
         return (now or utcnow()).date()
     try:
-        if len(raw) != 10:
-            raise ValueError
         return date.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput(f"day must be a date in the format YYYY-MM-DD, not {raw[:40]!r}.",
+        raise InvalidInput(f'"day" must be a date in the format YYYY-MM-DD, not {raw[:40]!r}.',
                            error="invalid day") from None
 
 
 def daily_quota_view(*, database: Database, settings: Settings, caller: Caller,
-                     day: date | None = None, now: datetime | None = None) -> dict[str, Any]:
+                     day: str | None = None, now: datetime | None = None) -> schemas.DailyQuota:
     """``GET /v2/quota/daily?day=YYYY-MM-DD``: that day's identification count (today's limit)."""
-    day = day or (now or utcnow()).date()
+    when = _day(day, now)
     with database.read() as session:
         total = quotas.limit_for(session=session, settings=settings,
                                  account_id=caller.account_id, api=quotas.API_IDENTIFY)
         count = quotas.used_on(session=session, account_id=caller.account_id,
-                               api=quotas.API_IDENTIFY, day=day)
-    return {"day": day.isoformat(), "quota": {"identify": _identify_counts(count, total)}}
+                               api=quotas.API_IDENTIFY, day=when)
+    return schemas.DailyQuota(day=when.isoformat(), quota=_counts(count, total))
+
+
+def quota_history_view(*, database: Database, settings: Settings, caller: Caller,
+                       year: str | None = None,
+                       now: datetime | None = None) -> list[schemas.DailyQuota]:
+    """``GET /v2/quota/history?year=YYYY``: each day of the year with identifications, in
+    order (days without any are left out)."""
+    which = int(year) if year else (now or utcnow()).year
+    if not 1 <= which <= 9999:
+        raise InvalidInput(f'"year" must be a year in the format YYYY, not {year!r}.',
+                           error="invalid year")
+    first, after = f"{which:04d}-01-01", f"{which + 1:04d}-01-01"
+    with database.read() as session:
+        total = quotas.limit_for(session=session, settings=settings,
+                                 account_id=caller.account_id, api=quotas.API_IDENTIFY)
+        rows = session.execute(
+            select(UsageCounter.period_start, UsageCounter.count)
+            .where(UsageCounter.account_id == caller.account_id,
+                   UsageCounter.api == quotas.API_IDENTIFY,
+                   UsageCounter.period_start >= first, UsageCounter.period_start < after,
+                   UsageCounter.count > 0)
+            .order_by(UsageCounter.period_start)
+        ).all()
+    return [schemas.DailyQuota(day=day, quota=_counts(count, total)) for day, count in rows]

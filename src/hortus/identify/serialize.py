@@ -1,19 +1,18 @@
-"""Pl@ntNet's JSON shapes (OpenAPI 2.2.2): "Identification result", "Species", "Project".
+"""Domain values to Pl@ntNet's answer models (:mod:`hortus.identify.schemas`).
 
-Plain functions from domain values to dicts; field names and nesting follow the published
-definitions exactly. Hortus adds one field per result, ``plant`` (the knowledge-base plant: id,
-link and care attributes), which Pl@ntNet clients ignore.
+Hortus adds one field per result, ``plant`` (the knowledge-base plant: id, link and care
+attributes), which Pl@ntNet clients ignore.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
+from hortus.identify import schemas
+from hortus.identify.schemas import IdentifyOptions
 from hortus.identify.service import Identification
 from hortus.plants.taxonomy import SpeciesRecord, TaxonName
-from hortus.vision.engine import ReferencePhoto, reference_media_path
+from hortus.vision.engine import ReferencePhoto
 from hortus.vision.media import MEDIA_SIZES
 
 MEDIA_ROUTE = "/v2/media/references"
@@ -25,154 +24,143 @@ def scientific_name(name: str, authorship: str | None) -> str:
     return f"{name} {authorship}".strip() if authorship else name
 
 
-def taxon_object(taxon: TaxonName | None) -> dict[str, str]:
+def taxon_object(taxon: TaxonName | None) -> schemas.TaxonObject:
     """Pl@ntNet's ``Genus``/``Family``: name without author, authorship, full name."""
     if taxon is None:
-        return {"scientificNameWithoutAuthor": "", "scientificNameAuthorship": "",
-                "scientificName": ""}
-    return {"scientificNameWithoutAuthor": taxon.name,
-            "scientificNameAuthorship": taxon.authorship or "",
-            "scientificName": scientific_name(taxon.name, taxon.authorship)}
+        return schemas.TaxonObject(scientific_name_without_author="",
+                                   scientific_name_authorship="", scientific_name="")
+    return schemas.TaxonObject(scientific_name_without_author=taxon.name,
+                               scientific_name_authorship=taxon.authorship or "",
+                               scientific_name=scientific_name(taxon.name, taxon.authorship))
 
 
-def species_object(record: SpeciesRecord) -> dict[str, Any]:
+def species_object(record: SpeciesRecord) -> schemas.ResultSpecies:
     """Pl@ntNet's result ``species`` (Model15)."""
-    return {
-        "scientificNameWithoutAuthor": record.scientific_name,
-        "scientificNameAuthorship": record.authorship or "",
-        "scientificName": scientific_name(record.scientific_name, record.authorship),
-        "genus": taxon_object(record.genus),
-        "family": taxon_object(record.family),
-        "commonNames": list(record.common_names),
-    }
+    return schemas.ResultSpecies(
+        scientific_name_without_author=record.scientific_name,
+        scientific_name_authorship=record.authorship or "",
+        scientific_name=scientific_name(record.scientific_name, record.authorship),
+        genus=taxon_object(record.genus), family=taxon_object(record.family),
+        common_names=list(record.common_names),
+    )
 
 
-def _external_ids(record: SpeciesRecord) -> dict[str, Any]:
-    ids: dict[str, Any] = {}
-    gbif = record.external_ids.get("gbif", "")
-    if gbif.isdigit():
-        ids["gbif"] = {"id": int(gbif)}
-    if record.external_ids.get("powo"):
-        ids["powo"] = {"id": record.external_ids["powo"]}
+def _iucn(record: SpeciesRecord) -> tuple[str, str] | None:
+    """``(id, category)`` from the stored ``"id:category"`` (or a bare category)."""
     iucn = record.external_ids.get("iucn")
-    if iucn:  # stored as "id:category" (or a bare category)
-        ident, _, category = iucn.partition(":")
-        ids["iucn"] = {"id": ident, "category": category or ident}
-    return ids
+    if not iucn:
+        return None
+    ident, _, category = iucn.partition(":")
+    return ident, category or ident
 
 
-def _date(raw: str | None) -> dict[str, Any]:
+def _date(raw: str | None) -> schemas.ImageDate:
     if not raw:
-        return {"timestamp": 0, "string": ""}
+        return schemas.ImageDate(timestamp=0, string="")
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return {"timestamp": int(moment.timestamp() * 1000), "string": raw}
+        return schemas.ImageDate(timestamp=int(moment.timestamp() * 1000), string=raw)
     except ValueError:
-        return {"timestamp": 0, "string": raw}
+        return schemas.ImageDate(timestamp=0, string=raw)
 
 
-def image_objects(references: list[ReferencePhoto], *, media_dir: Path,
-                  base_url: str) -> list[dict[str, Any]]:
-    """Pl@ntNet's ``Image`` for each reference photo whose media files exist (others omitted)."""
+def image_objects(references: list[ReferencePhoto], *, stored: set[str],
+                  base_url: str) -> list[schemas.ReferenceImage]:
+    """Pl@ntNet's ``Image`` for each reference photo whose sizes are all in the media store
+    (``stored``: their sha256; others omitted)."""
     images = []
     for reference in references:
-        try:
-            paths = {s: reference_media_path(media_dir, reference.sha256, s) for s in MEDIA_SIZES}
-        except ValueError:
+        if reference.sha256 not in stored:
             continue
-        if not all(path.is_file() for path in paths.values()):
-            continue
-        images.append({
-            "organ": reference.organ or "",
-            "author": reference.author or "",
-            "license": reference.licence or "",
-            "date": _date(reference.date),
-            "citation": reference.citation or "",
-            "url": {s: f"{base_url}{MEDIA_ROUTE}/{reference.sha256}/{s}" for s in MEDIA_SIZES},
-        })
+        urls = {s: f"{base_url}{MEDIA_ROUTE}/{reference.sha256}/{s}" for s in MEDIA_SIZES}
+        images.append(schemas.ReferenceImage(
+            organ=reference.organ or "", author=reference.author or "",
+            license=reference.licence or "", date=_date(reference.date),
+            citation=reference.citation or "", url=schemas.ImageUrls(**urls),
+        ))
     return images
 
 
-def plant_link(record: SpeciesRecord, base_url: str) -> dict[str, Any] | None:
+def plant_link(record: SpeciesRecord, base_url: str) -> schemas.PlantLink | None:
     """Hortus extension: the knowledge-base plant behind a result, with its care attributes."""
     if record.plant_id is None:
         return None
-    return {"id": record.plant_id, "url": f"{base_url}{PLANT_ROUTE}/{record.plant_id}",
-            "care": dict(record.care)}
+    return schemas.PlantLink(id=record.plant_id, url=f"{base_url}{PLANT_ROUTE}/{record.plant_id}",
+                             care=dict(record.care))
 
 
-def identification_result(result: Identification, *, language: str, include_images: bool,
-                          no_reject: bool, type_: str, detailed: bool, remaining: int,
-                          media_dir: Path, base_url: str) -> dict[str, Any]:
-    """The whole "Identification result" object."""
-    results = []
-    for taxon in result.ranked:
-        record = result.records.get(taxon.name) or SpeciesRecord(taxon.name, taxon.name)
-        entry: dict[str, Any] = {"score": taxon.score, "species": species_object(record)}
-        if include_images:
-            entry["images"] = image_objects(result.references.get(taxon.name, []),
-                                            media_dir=media_dir, base_url=base_url)
-        entry.update(_external_ids(record))
-        link = plant_link(record, base_url)
-        if link is not None:
-            entry["plant"] = link
-        results.append(entry)
-    answer: dict[str, Any] = {
-        "query": {
-            "project": result.project,
-            "images": [p.image_id for p in result.photos],
-            "organs": [p.organ for p in result.photos],
-            "includeRelatedImages": include_images,
-            "noReject": no_reject,
-            "type": type_,
-        },
-        "language": language,
-        "preferedReferential": result.preferred_project,
-        "bestMatch": results[0]["species"]["scientificName"] if results else "",
-        "results": results,
-        "version": result.version,
-        "remainingIdentificationRequests": remaining,
-        "predictedOrgans": [
-            {"image": p.image_id, "filename": p.filename, "organ": o.organ, "score": o.score}
+def _result(result: Identification, name: str, score: float, *, include_images: bool,
+            base_url: str) -> schemas.Result:
+    record = result.records.get(name) or SpeciesRecord(name, name)
+    gbif = record.external_ids.get("gbif", "")
+    powo = record.external_ids.get("powo")
+    iucn = _iucn(record)
+    return schemas.Result(
+        score=score, species=species_object(record),
+        images=(image_objects(result.references.get(name, []), stored=result.reference_media,
+                              base_url=base_url) if include_images else None),
+        gbif=schemas.GbifId(id=int(gbif)) if gbif.isdigit() else None,
+        powo=schemas.PowoId(id=powo) if powo else None,
+        iucn=schemas.IucnStatus(id=iucn[0], category=iucn[1]) if iucn else None,
+        plant=plant_link(record, base_url),
+    )
+
+
+def identification_result(result: Identification, *, options: IdentifyOptions,
+                          base_url: str) -> schemas.IdentificationResult:
+    """The whole "Identification result"."""
+    results = [_result(result, taxon.name, taxon.score,
+                       include_images=options.include_related_images, base_url=base_url)
+               for taxon in result.ranked]
+    return schemas.IdentificationResult(
+        query=schemas.IdentificationQuery(
+            project=result.project, images=[p.image_id for p in result.photos],
+            organs=[p.organ for p in result.photos],
+            include_related_images=options.include_related_images,
+            no_reject=options.no_reject, type=options.type),
+        language=options.lang,
+        prefered_referential=result.preferred_project,
+        best_match=results[0].species.scientific_name if results else "",
+        results=results,
+        version=result.version,
+        remaining_identification_requests=result.remaining_requests,
+        predicted_organs=[
+            schemas.PredictedOrgan(image=p.image_id, filename=p.filename, organ=o.organ,
+                                   score=o.score)
             for p, o in zip(result.photos, result.predicted_organs, strict=True)
         ],
-    }
-    if detailed:
-        answer["otherResults"] = _other_results(result)
-    return answer
+        other_results=_other_results(result) if options.detailed else None,
+    )
 
 
-def _other_results(result: Identification) -> dict[str, Any]:
+def _other_results(result: Identification) -> schemas.OtherResults:
     family_of_genus: dict[str, TaxonName] = {}
     for record in result.records.values():
         if record.genus and record.family:
             family_of_genus.setdefault(record.genus.name, record.family)
-    genera = [{"score": g.score,
-               "genus": {"scientificName": g.name,
-                         "family": taxon_object(family_of_genus.get(g.name)),
-                         "commonNames": []}}
-              for g in result.genus_scores]
-    families = [{"score": f.score, "family": {"scientificName": f.name, "commonNames": []}}
-                for f in result.family_scores]
-    return {"genus": genera, "family": families}
+    genera = []
+    for g in result.genus_scores:
+        family = taxon_object(family_of_genus.get(g.name))
+        genera.append(schemas.GenusResult(score=g.score, genus=schemas.GenusTaxon(
+            scientific_name=g.name, family=family,
+            common_names=[])))
+    families = [schemas.FamilyResult(score=f.score, family=schemas.FamilyTaxon(
+        scientific_name=f.name, common_names=[])) for f in result.family_scores]
+    return schemas.OtherResults(genus=genera, family=families)
 
 
-def species_list_entry(record: SpeciesRecord) -> dict[str, Any]:
+def species_list_entry(record: SpeciesRecord) -> schemas.SpeciesEntry:
     """Pl@ntNet's ``Species`` (list of species a project can identify)."""
-    entry: dict[str, Any] = {
-        "id": record.scientific_name,
-        "scientificNameWithoutAuthor": record.scientific_name,
-        "scientificNameAuthorship": record.authorship or "",
-        "commonNames": list(record.common_names),
-        "genus": record.genus.name if record.genus else "",
-        "family": record.family.name if record.family else "",
-    }
     gbif = record.external_ids.get("gbif", "")
-    if gbif.isdigit():
-        entry["gbifId"] = int(gbif)
-    if record.external_ids.get("powo"):
-        entry["powoId"] = record.external_ids["powo"]
-    iucn = record.external_ids.get("iucn")
-    if iucn:
-        entry["iucnCategory"] = iucn.partition(":")[2] or iucn
-    return entry
+    iucn = _iucn(record)
+    return schemas.SpeciesEntry(
+        id=record.scientific_name,
+        scientific_name_without_author=record.scientific_name,
+        scientific_name_authorship=record.authorship or "",
+        gbif_id=int(gbif) if gbif.isdigit() else None,
+        powo_id=record.external_ids.get("powo") or None,
+        iucn_category=iucn[1] if iucn else None,
+        common_names=list(record.common_names),
+        genus=record.genus.name if record.genus else "",
+        family=record.family.name if record.family else "",
+    )

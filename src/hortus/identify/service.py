@@ -1,59 +1,52 @@
 """Identification: photos in, ranked species out (the orchestration between vision and plants).
 
-The walk: decode each photo in the inference pool as soon as it has arrived, embed each one as
-soon as it is decoded (:class:`PhotoPipeline`), ask each project for calibrated probabilities
-and open-set scores, fuse the photos (:mod:`hortus.identify.fusion`), reject or rank, then read
-the names of the ranked species from the knowledge base in two queries.
-No HTTP here: the router serialises.
+One use case, :func:`identify_photos` — "identify these photos for this caller" — whether the
+photos arrive in a streamed upload (the API's POST), are already in memory (the web page), or
+must be fetched from URLs (the API's GET). The walk: resolve the project, take a unit of the
+caller's quota, decode each photo as soon as it has arrived and embed it
+(:class:`~hortus.identify.pipeline.PhotoPipeline`), ask each project for calibrated
+probabilities and open-set scores, fuse the photos (:mod:`hortus.identify.fusion`), reject or
+rank, then read the names of the ranked species from the knowledge base in two queries.
+No HTTP here: the router parses and serialises.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from hortus.config import Settings
 from hortus.db import Database
-from hortus.errors import InvalidInput, NotFound, UnsupportedMedia
-from hortus.identify import fusion
-from hortus.identify.params import IdentifyOptions
+from hortus.errors import InvalidInput, NotFound
+from hortus.identify import fusion, remote
+from hortus.identify.charge import QuotaListener, identification_unit
+from hortus.identify.params import MAX_IMAGES, check_organs
+from hortus.identify.pipeline import MULTI_PHOTO_VIEWS, Photo, PhotoPipeline
+from hortus.identify.projects import ALL_PROJECTS, PROJECT_NOT_FOUND, resolve_projects
+from hortus.identify.schemas import ApiStatus, IdentifyOptions
+from hortus.identify.upload import OrganField, UploadedPhoto
 from hortus.inference import Inference
+from hortus.media.store import MediaStore
 from hortus.plants.taxonomy import SpeciesRecord, species_records
-from hortus.vision.decode import DecodedImage, ImageDecodeError
 from hortus.vision.engine import ProjectModel, ReferencePhoto, VisionEngine
+from hortus.vision.media import MEDIA_SIZES, reference_media_key
 
-ALL_PROJECTS = "all"
-IDENTIFY_TASK = "identify"
+__all__ = ["ALL_PROJECTS", "MULTI_PHOTO_VIEWS", "PROJECT_NOT_FOUND", "SPECIES_NOT_FOUND",
+           "Identification", "health", "identify_photos", "load_engine", "rank_species"]
+
 REFERENCES_PER_RESULT = 3
 ORGAN_VOTERS = 5
 SPECIES_NOT_FOUND = "Species not found"
-PROJECT_NOT_FOUND = "Project not found"
-_UNSUPPORTED_CODES = ("unsupported_format", "not_an_image")
-MULTI_PHOTO_VIEWS = ("center",)
-INLINE_HASH_BYTES = 256 * 1024  # sha256 of 256 KiB: ~0.15 ms on the event loop
-
-
-@dataclass(frozen=True)
-class Photo:
-    """One uploaded photo, the organ its sender says it shows, and its id (the first 32 hex
-    digits of its sha256)."""
-
-    filename: str
-    data: bytes = field(repr=False)
-    organ: str
-    image_id: str
-
-
-def photo_id(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
+URLS_DISABLED = ("Identification by image URL is disabled on this server; POST the photos to "
+                 "this route instead.")
 
 
 @dataclass(frozen=True)
@@ -74,9 +67,12 @@ class Identification:
     ranked: list[fusion.RankedTaxon]
     records: dict[str, SpeciesRecord]
     references: dict[str, list[ReferencePhoto]] = field(default_factory=dict)
+    # The reference photos (sha256) whose every size the media store holds.
+    reference_media: set[str] = field(default_factory=set)
     genus_scores: list[fusion.RankedTaxon] = field(default_factory=list)
     family_scores: list[fusion.RankedTaxon] = field(default_factory=list)
     rejected: bool = False
+    remaining_requests: int = 0  # the caller's identifications left today, after this one
 
 
 @dataclass
@@ -93,35 +89,6 @@ async def load_engine(inference: Inference) -> VisionEngine:
     if inference.loaded:
         return inference.engine
     return await inference.run(lambda: inference.engine)
-
-
-def identify_projects(engine: VisionEngine) -> list[ProjectModel]:
-    """The loaded identification projects, by name."""
-    return engine.projects(IDENTIFY_TASK)
-
-
-def resolve_projects(engine: VisionEngine, project: str) -> list[ProjectModel]:
-    """The models answering for ``project`` (``all``: every identification project); 404."""
-    if project == ALL_PROJECTS:
-        models = identify_projects(engine)
-        if not models:
-            raise NotFound(PROJECT_NOT_FOUND, error="project not found")
-        return models
-    try:
-        model = engine.project(project)
-    except KeyError:
-        raise NotFound(PROJECT_NOT_FOUND, error="project not found") from None
-    if model.task != IDENTIFY_TASK:
-        raise NotFound(PROJECT_NOT_FOUND, error="project not found")
-    return [model]
-
-
-def _decode_error(filename: str, position: int, exc: ImageDecodeError) -> Exception:
-    label = f"image {position + 1}" + (f" ({filename[:80]})" if filename else "")
-    if exc.code in _UNSUPPORTED_CODES:
-        return UnsupportedMedia(f"{label}: {exc.reason}. Send JPEG or PNG photos.",
-                                error="unsupported media type")
-    return InvalidInput(f"{label}: {exc.reason}.", error="bad image")
 
 
 def _verdict(model: ProjectModel, embeddings: np.ndarray, weights: np.ndarray) -> _ProjectVerdict:
@@ -205,126 +172,6 @@ def _version(verdicts: Sequence[_ProjectVerdict]) -> str:
     return "+".join(f"{v.model.name}-{v.model.version}" for v in verdicts)
 
 
-def _views(count: int) -> Sequence[str] | None:
-    """A single photo is embedded in all the engine's views; several photos of one plant in
-    ``MULTI_PHOTO_VIEWS`` only, since fusing the photos already averages over viewpoints (and
-    five photos must cost at most about twice one)."""
-    return MULTI_PHOTO_VIEWS if count > 1 else None
-
-
-def _embed(engine: VisionEngine, image: DecodedImage, views: Sequence[str] | None) -> np.ndarray:
-    """One photo's embedding ``[D]`` (a pool task)."""
-    return engine.embed([image], views=views).embeddings[0]
-
-
-def _forget(future: asyncio.Future[Any]) -> None:
-    """Drop a pool task nobody will await: cancel it if it has not started, and retrieve its
-    outcome so that a failure is not reported as never retrieved."""
-    future.cancel()
-    future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-
-class PhotoPipeline:
-    """Photos in as they arrive, embeddings out: decoding starts at :meth:`add`.
-
-    Each photo is decoded in the inference pool as soon as it is added (and hashed beside it in
-    the default pool), so with a streamed upload the first photos are decoded while the rest
-    are still arriving. How a photo is embedded depends on how many photos there are
-    (:func:`_views`), known only once :meth:`finish` is called: a photo decoded after that is
-    embedded in the same pool task; one decoded before gets an embedding task of its own as soon
-    as :meth:`finish` knows. Every photo being its own task, five photos keep both workers busy
-    to the end instead of leaving one idle behind a worker with three.
-
-    Use it as an async context manager: leaving it early drops the photos' pending work.
-    """
-
-    def __init__(self, *, inference: Inference, engine: VisionEngine) -> None:
-        self._inference = inference
-        self._engine = engine
-        self._uploads: list[tuple[str, bytes]] = []
-        self._decoding: list[asyncio.Future[tuple[DecodedImage, np.ndarray | None]]] = []
-        self._hashing: list[asyncio.Future[str]] = []
-        self._count: int | None = None  # set by finish(); read by the pool's threads
-        self._finished = False
-
-    def __len__(self) -> int:
-        return len(self._uploads)
-
-    async def __aenter__(self) -> PhotoPipeline:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if not self._finished:
-            futures: list[asyncio.Future[Any]] = [*self._decoding, *self._hashing]
-            for future in futures:
-                _forget(future)
-
-    def add(self, filename: str, data: bytes) -> None:
-        """Start decoding (and hashing) a photo."""
-        loop = asyncio.get_running_loop()
-        position = len(self._uploads)
-        self._uploads.append((filename, data))
-        self._decoding.append(asyncio.ensure_future(
-            self._inference.run(self._decode, filename, data, position)))
-        if len(data) <= INLINE_HASH_BYTES:  # cheaper than a trip to a thread
-            hashed: asyncio.Future[str] = loop.create_future()
-            hashed.set_result(photo_id(data))
-        else:
-            hashed = loop.run_in_executor(None, photo_id, data)
-        self._hashing.append(hashed)
-
-    def _decode(self, filename: str, data: bytes,
-                position: int) -> tuple[DecodedImage, np.ndarray | None]:
-        """Decode one photo, and embed it too if the number of photos is known (a pool task).
-        A bad photo becomes the API's 400 or 415."""
-        try:
-            image = self._engine.decode(data)
-        except ImageDecodeError as exc:
-            error = _decode_error(filename, position, exc)
-            error.position = position  # type: ignore[attr-defined]
-            raise error from None
-        count = self._count
-        return image, (None if count is None else _embed(self._engine, image, _views(count)))
-
-    async def finish(self, organs: Sequence[str]) -> tuple[list[Photo], np.ndarray]:
-        """The photos (with ``organs``, in order) and their embeddings ``[n, D]``.
-
-        Raises the error of the first bad photo in upload order, whichever worker met it.
-        """
-        self._count = len(self._uploads)
-        views = _views(self._count)
-
-        async def embedded(
-                decoding: asyncio.Future[tuple[DecodedImage, np.ndarray | None]]) -> np.ndarray:
-            image, embedding = await decoding
-            if embedding is None:
-                embedding = await self._inference.run(_embed, self._engine, image, views)
-            return embedding
-
-        outcomes = await asyncio.gather(*(embedded(d) for d in self._decoding),
-                                        return_exceptions=True)
-        ids = await asyncio.gather(*self._hashing)
-        self._finished = True
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:
-            failures.sort(key=lambda e: getattr(e, "position", 0))
-            raise failures[0]
-        photos = [Photo(filename=filename, data=data, organ=organ, image_id=image_id)
-                  for (filename, data), organ, image_id
-                  in zip(self._uploads, organs, ids, strict=True)]
-        return photos, np.stack([o for o in outcomes if isinstance(o, np.ndarray)])
-
-
-async def embed_photos(*, inference: Inference, engine: VisionEngine,
-                       uploads: Sequence[tuple[str, bytes]],
-                       organs: Sequence[str]) -> tuple[list[Photo], np.ndarray]:
-    """Photos already in memory (fetched by URL, or from a web form), embedded."""
-    async with PhotoPipeline(inference=inference, engine=engine) as pipeline:
-        for filename, data in uploads:
-            pipeline.add(filename, data)
-        return await pipeline.finish(organs)
-
-
 def _analyse(models: Sequence[ProjectModel], embeddings: np.ndarray,
              photos: Sequence[Photo], options: IdentifyOptions) -> tuple:
     """The CPU part after embedding (runs in the inference pool): predict, fuse, rank."""
@@ -376,22 +223,37 @@ async def _records(database: Database, names: list[str], lang: str) -> dict[str,
     return records
 
 
-async def identify(*, inference: Inference, database: Database,
-                   models: Sequence[ProjectModel], project: str, photos: Sequence[Photo],
-                   embeddings: np.ndarray, options: IdentifyOptions) -> Identification:
-    """Identify one plant from 1 to 5 embedded photos (:class:`PhotoPipeline`). Raises
-    NotFound("Species not found") when the open-set rule rejects the photos (unless
-    ``options.no_reject``)."""
+def _stored_references(media: MediaStore,
+                       references: dict[str, list[ReferencePhoto]]) -> set[str]:
+    """The reference photos whose o, m and s JPEGs are all in the media store (one round trip
+    to the store for the whole answer)."""
+    photos = {r.sha256 for listed in references.values() for r in listed}
+    keys = {reference_media_key(sha, size): sha for sha in photos for size in MEDIA_SIZES}
+    held = media.existing(keys)
+    return {sha for sha in photos
+            if all(reference_media_key(sha, size) in held for size in MEDIA_SIZES)}
+
+
+async def _identify(*, inference: Inference, database: Database,
+                    models: Sequence[ProjectModel], project: str, photos: Sequence[Photo],
+                    embeddings: np.ndarray, options: IdentifyOptions,
+                    media: MediaStore | None = None) -> Identification:
+    """Identify one plant from 1 to 5 embedded photos. Raises NotFound("Species not found")
+    when the open-set rule rejects the photos (unless ``options.no_reject``)."""
     ranking, ranked, references, organs = await inference.run(
         _analyse, models, embeddings, photos, options)
     if ranking.rejected and not options.no_reject:
         raise NotFound(SPECIES_NOT_FOUND, error="species not found")
     names = list(ranking.merged) if options.detailed else [t.name for t in ranked]
     records = await _records(database, names, options.lang)
+    reference_media: set[str] = set()
+    if media is not None and any(references.values()):
+        reference_media = await run_in_threadpool(_stored_references, media, references)
     result = Identification(
         project=project, preferred_project=ranking.preferred.model.name,
         version=_version(ranking.verdicts), photos=list(photos), predicted_organs=organs,
-        ranked=ranked, records=records, references=references, rejected=ranking.rejected,
+        ranked=ranked, records=records, references=references,
+        reference_media=reference_media, rejected=ranking.rejected,
     )
     if options.detailed:
         genus_of = {n: (r.genus.name if r.genus else None) for n, r in records.items()}
@@ -401,3 +263,82 @@ async def identify(*, inference: Inference, database: Database,
         result.family_scores = fusion.rank(fusion.sum_by_group(ranking.merged, family_of),
                                            options.nb_results)
     return result
+
+
+PhotoStream = AsyncGenerator[UploadedPhoto | OrganField, None]
+
+
+async def _in_memory(photos: Sequence[UploadedPhoto]) -> PhotoStream:
+    for photo in photos:
+        yield photo
+
+
+async def identify_photos(*, inference: Inference, database: Database, settings: Settings,
+                          account_id: int, project: str, options: IdentifyOptions,
+                          upload: PhotoStream | None = None,
+                          photos: Sequence[UploadedPhoto] = (), urls: Sequence[str] = (),
+                          organs: Sequence[str] = (),
+                          on_quota: QuotaListener | None = None,
+                          media: MediaStore | None = None) -> Identification:
+    """Identify one plant from 1 to 5 photos for an account, counting one identification.
+
+    The photos come one way: ``upload``, a multipart body being read (photos and organ fields
+    as they arrive; each photo is decoded as soon as it is in); ``photos``, already in memory;
+    or ``urls``, fetched under :mod:`hortus.identify.remote`'s rules. ``organs`` are used when
+    the upload carries none (``auto`` for each photo when neither does).
+
+    Raises NotFound ("Project not found", before any quota is taken; "Species not found"),
+    InvalidInput / PayloadTooLarge / UnsupportedMedia for bad photos, URLs or organs, and
+    QuotaExceeded when the account's daily quota is used up. Any failure gives the unit back.
+    ``on_quota`` hears where the quota stands afterwards. Related images are listed only
+    when ``media`` holds their photos.
+    """
+    policy = None
+    if urls:
+        if not settings.identify_by_url:
+            raise InvalidInput(URLS_DISABLED, error="disabled")
+        policy = remote.FetchPolicy.from_settings(settings)
+        check_organs(organs, len(urls))
+        remote.check_urls(urls, policy)  # before the quota is touched
+    elif upload is None:
+        check_organs(organs, len(photos))
+    engine = await load_engine(inference)
+    models = resolve_projects(engine, project, settings.project_aliases)
+    async with (identification_unit(database=database, settings=settings,
+                                    account_id=account_id, listener=on_quota) as unit,
+                PhotoPipeline(inference=inference, engine=engine) as pipeline):
+        source: PhotoStream
+        if policy is not None:
+            await unit.taken()  # an over-quota caller costs no fetch
+            source = remote.fetch_photos(urls, policy=policy)
+        else:
+            source = upload if upload is not None else _in_memory(photos)
+        # Each photo goes to the pipeline as soon as it has arrived; the organs of an upload
+        # may come before or after their photos, and are checked once the whole form is in.
+        sent_organs: list[str] = []
+        count = 0
+        async with aclosing(source):
+            async for item in source:
+                if isinstance(item, OrganField):
+                    sent_organs.append(item.value)
+                    continue
+                count += 1
+                if count == 1:
+                    await unit.taken()
+                if count <= MAX_IMAGES:
+                    pipeline.add(item.filename, item.data)
+        checked = check_organs(sent_organs or list(organs), count)
+        embedded, embeddings = await pipeline.finish(checked)
+        result = await _identify(inference=inference, database=database, models=models,
+                                 project=project, photos=embedded, embeddings=embeddings,
+                                 options=options, media=media)
+        state = await unit.taken()
+    result.remaining_requests = state.remaining
+    return result
+
+
+def health(*, database: Database) -> ApiStatus:
+    """``ok`` when the database answers (any failure is the API's 500)."""
+    with database.read() as session:
+        session.execute(text("select 1"))
+    return ApiStatus(status="ok")

@@ -1,4 +1,5 @@
-"""A page for people to identify a plant from their photos (the same engine as /v2/identify).
+"""A page for people to identify a plant from their photos: the same service function as
+``/v2/identify`` (:func:`hortus.identify.service.identify_photos`).
 
 Signed-in visitors only: each identification counts against their account's daily quota, like
 an API call, and refunds itself when it fails.
@@ -8,14 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError
 from hortus.identify import service
-from hortus.identify.charge import identification_unit
-from hortus.identify.params import IdentifyOptions, check_organs
+from hortus.identify.schemas import IdentifyOptions
+from hortus.identify.upload import UploadedPhoto
 from hortus.inference import InferenceDep
 from hortus.web.router import VisitDep, _csrf_refused, redirect, render
 
@@ -23,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 PATH = "/identify"
 ORGANS = ("auto", "flower", "leaf", "fruit", "bark")
 RESULTS = 5
+OPTIONS = IdentifyOptions.model_validate({"nb_results": RESULTS})
 
 
 @router.get(PATH)
@@ -34,7 +36,6 @@ def identify_page(visit: VisitDep) -> Response:
 
 @router.post(PATH)
 async def identify_photos(
-    request: Request,
     visit: VisitDep,
     db: DatabaseDep,
     settings: SettingsDep,
@@ -49,20 +50,13 @@ async def identify_photos(
         return refused
     try:
         chosen = [(f, o) for f, o in zip(images, organs, strict=False) if f.filename]
-        checked = check_organs([o for _, o in chosen], len(chosen))
-        uploads = [(upload.filename or "", await upload.read(settings.max_upload_bytes + 1))
-                   for upload, _ in chosen]
-        engine = await service.load_engine(inference)
-        models = service.resolve_projects(engine, service.ALL_PROJECTS)
-        options = IdentifyOptions(nb_results=RESULTS)
-        async with identification_unit(request=request, database=db, settings=settings,
-                                       account_id=visit.account.id) as unit:
-            await unit.taken()
-            photos, embeddings = await service.embed_photos(
-                inference=inference, engine=engine, uploads=uploads, organs=checked)
-            result = await service.identify(inference=inference, database=db, models=models,
-                                            project=service.ALL_PROJECTS, photos=photos,
-                                            embeddings=embeddings, options=options)
+        photos = [UploadedPhoto(filename=upload.filename or "",
+                                data=await upload.read(settings.max_upload_bytes + 1))
+                  for upload, _ in chosen]
+        result = await service.identify_photos(
+            inference=inference, database=db, settings=settings, account_id=visit.account.id,
+            project=service.ALL_PROJECTS, options=OPTIONS, photos=photos,
+            organs=[organ for _, organ in chosen])
     except HortusError as exc:
         message = exc.message
         if message == service.SPECIES_NOT_FOUND:
