@@ -74,6 +74,18 @@ def _project_roots(settings) -> list[Path]:
     return [settings.models_dir / "projects", PACKAGED_PROJECTS_DIR]
 
 
+@contextmanager
+def _media_store(settings, wanted: bool):
+    """The configured media store (docs/media.md) when ``wanted``, else None."""
+    if not wanted:
+        yield None
+        return
+    from hortus.cli.media import configured_store
+
+    with configured_store(settings) as store:
+        yield store.primary  # written where every process reads, never to a read-only layer
+
+
 def _fail(message: str) -> NoReturn:
     console.print(f"[red]Error:[/red] {message}")
     raise typer.Exit(code=1)
@@ -132,7 +144,7 @@ def train(
 
         recipe = replace(recipe, max_references_per_class=max_references)
     backbone = _backbone(settings, threads)
-    with _progress() as progress:
+    with _progress() as progress, _media_store(settings, media) as media_store:
         try:
             result = train_folder(
                 scanned,
@@ -141,7 +153,7 @@ def train(
                 task=task,
                 models_dir=settings.models_dir,
                 cache_dir=settings.cache_dir,
-                media_dir=settings.media_dir if media else None,
+                media_dir=media_store,
                 recipe=recipe,
                 seed=seed,
                 progress=progress,
@@ -368,11 +380,12 @@ def models_media(
     except (ArtifactError, DatasetError, OSError) as exc:
         _fail(str(exc))
     photos = [p for p in scanned.photos if content_sha256(p.read_bytes()) in wanted]
-    with _progress() as progress:
-        written = build_media(photos, settings.media_dir, progress=progress)
+    with _progress() as progress, _media_store(settings, True) as media_store:
+        written = build_media(photos, media_store, progress=progress)
+        where = media_store.backend
     console.print(
-        f"{len(photos)} of {len(wanted)} reference photos found; {written} files written "
-        f"under {settings.media_dir / 'references'}"
+        f"{len(photos)} of {len(wanted)} reference photos found; {written} renditions written "
+        f"to the {where} media store"
     )
 
 

@@ -18,7 +18,7 @@ from hortus.vision.embedding import EmbeddedPhotos, embed_photos
 from hortus.vision.engine import ProjectModel
 from hortus.vision.evaluation import classification_metrics
 from hortus.vision.index import ReferenceIndex
-from hortus.vision.media import write_reference_media
+from hortus.vision.media import MediaSink, write_reference_media
 from hortus.vision.training import (
     DEFAULT_RECIPE,
     ProgressFn,
@@ -69,14 +69,15 @@ def train_folder(
     task: str,
     models_dir: Path,
     cache_dir: Path | None = None,
-    media_dir: Path | None = None,
+    media_dir: Path | MediaSink | None = None,
     recipe: Recipe = DEFAULT_RECIPE,
     seed: int = 0,
     progress: ProgressFn = _quiet,
 ) -> TrainResult:
     """Embed, fit, write a new version under ``models_dir/projects`` and activate it.
 
-    With ``media_dir``, each training photo is also written as reference media (o/m/s).
+    With ``media_dir`` (a media folder or store), each training photo is also written as
+    reference media (o/m/s).
     """
     validate_name(name)
     embedded, labels = _embed(folder, backbone, cache_dir, recipe.views, progress)
@@ -129,8 +130,9 @@ def train_folder(
     return TrainResult(version_dir, artifacts, len(embedded.photos), embedded.skipped, written)
 
 
-def build_media(photos, media_dir: Path, *, progress: ProgressFn = _quiet) -> int:
-    """Write o/m/s reference JPEGs of ``photos`` (existing files kept); returns files written."""
+def build_media(photos, media_dir: Path | MediaSink, *, progress: ProgressFn = _quiet) -> int:
+    """Write o/m/s reference JPEGs of ``photos`` to a media folder or store (existing ones
+    kept); returns renditions written."""
     from hortus.vision.dataset import content_sha256
 
     written = 0
