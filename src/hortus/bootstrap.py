@@ -21,7 +21,8 @@ def prepare_database(
     starter plants, unless ``settings.load_starter_data`` is off.
     """
     settings.ensure_dirs()
-    database = database or Database(settings.sqlalchemy_url)
+    database = database or Database(settings.sqlalchemy_url,
+                                    sqlite_synchronous=settings.sqlite_synchronous)
     if current_revision(database.engine) != head_revision():
         logger.info("Migrating the database at %s", database.engine.url.render_as_string())
         upgrade(database.engine)

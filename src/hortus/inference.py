@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
@@ -24,6 +25,46 @@ logger = logging.getLogger("hortus")
 T = TypeVar("T")
 
 
+class InferenceStats:
+    """What the pool is doing, for the metrics: calls waiting and running now, and totals of
+    calls done and the seconds they waited in the queue and ran."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waiting = 0
+        self.running = 0
+        self.done = 0
+        self.wait_seconds = 0.0
+        self.run_seconds = 0.0
+
+    def queued(self) -> list[bool]:
+        """Count a call as waiting; returns its token for :meth:`started` or :meth:`dropped`."""
+        with self._lock:
+            self.waiting += 1
+        return [False]
+
+    def dropped(self, token: list[bool]) -> None:
+        """The caller went away: a call that has not started stops counting as waiting."""
+        with self._lock:
+            if not token[0]:
+                token[0] = True
+                self.waiting -= 1
+
+    def started(self, token: list[bool], waited: float) -> None:
+        with self._lock:
+            if not token[0]:
+                token[0] = True
+                self.waiting -= 1
+            self.running += 1
+            self.wait_seconds += waited
+
+    def finished(self, ran: float) -> None:
+        with self._lock:
+            self.running -= 1
+            self.done += 1
+            self.run_seconds += ran
+
+
 class Inference:
     """Owns the process's VisionEngine and the executor that runs it."""
 
@@ -34,6 +75,7 @@ class Inference:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_workers, thread_name_prefix="hortus-inference"
         )
+        self.stats = InferenceStats()
 
     @property
     def engine(self) -> VisionEngine:
@@ -61,7 +103,21 @@ class Inference:
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn(*args)`` in the inference pool and await its result."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        stats, queued_at = self.stats, time.perf_counter()
+        token = stats.queued()
+
+        def timed() -> T:
+            began = time.perf_counter()
+            stats.started(token, began - queued_at)
+            try:
+                return fn(*args)
+            finally:
+                stats.finished(time.perf_counter() - began)
+
+        try:
+            return await loop.run_in_executor(self._executor, timed)
+        finally:
+            stats.dropped(token)
 
     def warm_up(self) -> None:
         """Load the engine in the background so the first request does not wait for it."""

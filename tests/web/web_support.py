@@ -18,7 +18,15 @@ def csrf_of(html: str) -> str:
 
 
 def sign_up(client: TestClient, email: str, password: str = PASSWORD) -> None:
+    """Sign up, then sign in (sign-up never signs in: its answer must not tell whether the
+    address already had an account)."""
     token = csrf_of(client.get("/signup").text)
     answer = client.post("/signup", data={"email": email, "password": password,
                                           "password_confirm": password, "csrf_token": token})
     assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/login?notice=signed-up"
+    page = client.get(answer.headers["location"])
+    assert "your account is ready" in page.text
+    signed_in = client.post("/login", data={"email": email, "password": password,
+                                            "csrf_token": csrf_of(page.text)})
+    assert signed_in.status_code == 303, signed_in.text

@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hortus.accounts import service
 from hortus.accounts.deps import STATE_CORS_ORIGIN, STATE_RATE_LIMIT
 from hortus.accounts.exposure import origin_allowed, stored_list
-from hortus.errors import Forbidden
 from hortus.api_families import family_for, render_default
+from hortus.errors import Forbidden
 
 API_PREFIXES = ("/v2", "/v1", "/api")
 KEY_IN_QUERY = {"/v2": "api-key"}  # families whose key a preflight carries

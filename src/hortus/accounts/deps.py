@@ -3,7 +3,8 @@
 * Pl@ntNet (``/v2``): the ``api-key`` query parameter → :func:`plantnet_caller`;
 * PEAT (``/v1``): the ``Api-Key`` header (or ``api_key``, as PEAT allows) → :func:`peat_caller`;
 * Permapeople (``/api``): ``x-permapeople-key-id`` + ``x-permapeople-key-secret`` →
-  :func:`permapeople_key`, which also takes one unit of the plant-database quota.
+  :func:`permapeople_key`, which also holds one unit of the plant-database quota
+  (given back when the request fails).
 
 Each checks the key's exposure rules (authorized domains and IPs) and tells the CORS middleware
 (:mod:`hortus.accounts.cors`) that the request's origin may read the answer. Failures are domain
@@ -12,7 +13,10 @@ errors (NotAuthenticated 401, Forbidden 403, QuotaExceeded 429) that each family
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -22,7 +26,8 @@ from hortus.accounts import keycache, quotas, service
 from hortus.accounts.exposure import check_exposure
 from hortus.accounts.keys import split_api_key
 from hortus.accounts.models import ApiKey
-from hortus.db import Database
+from hortus.config import Settings
+from hortus.db import Database, utcnow
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import NotAuthenticated, QuotaExceeded
 
@@ -40,6 +45,8 @@ PEAT_401 = "No valid Api-Key provided."
 # Keys of request.state read by the CORS middleware.
 STATE_CORS_ORIGIN = "hortus_cors_origin"
 STATE_RATE_LIMIT = "hortus_rate_limit"
+
+logger = logging.getLogger("hortus")
 
 
 @dataclass(frozen=True)
@@ -129,9 +136,12 @@ async def peat_caller(
     request: Request,
     db: DatabaseDep,
     api_key: Annotated[str | None, Header(alias="Api-Key", description="Your API key")] = None,
+    api_key_underscore: Annotated[str | None, Header(
+        alias="api_key", description="Your API key, spelled as PEAT's scripts send it "
+                                     "(Api-Key wins when both are sent).")] = None,
 ) -> Caller:
     """The caller of a PEAT route (key in the ``Api-Key`` header, or ``api_key``)."""
-    key = await _authenticate(db, *_split(api_key or request.headers.get("api_key")))
+    key = await _authenticate(db, *_split(api_key or api_key_underscore))
     return await _admit(request, db, key, PEAT_401)
 
 
@@ -139,27 +149,52 @@ async def permapeople_key(
     request: Request,
     db: DatabaseDep,
     settings: SettingsDep,
-    x_permapeople_key_id: Annotated[str | None, Header()] = None,
-    x_permapeople_key_secret: Annotated[str | None, Header()] = None,
-) -> ApiKey:
-    """The key in Permapeople's two headers, having taken one unit of the daily quota.
+    x_permapeople_key_id: Annotated[str | None, Header(
+        description="Your API key id (with x-permapeople-key-secret on every request).")] = None,
+    x_permapeople_key_secret: Annotated[str | None, Header(
+        description="Your API key secret.")] = None,
+) -> AsyncIterator[ApiKey]:
+    """The key in Permapeople's two headers, holding one unit of the daily quota.
 
     401 with the seed's exact body when the key is missing or wrong, 403 when its exposure rules
-    refuse the request, 429 when the plant-database quota is used up.
+    refuse the request, 429 when the plant-database quota is used up. The unit is taken before
+    the route runs (one atomic statement: concurrent requests can never spend past the limit)
+    and given back when the route fails — a 4xx for the caller's input (400, 404, 413, 415,
+    422) or our own 5xx — so the quota counts answers only. Used with ``scope="function"`` so
+    the refund lands before the response, and its RateLimit headers show it.
     """
     key = await _authenticate(db, x_permapeople_key_id, x_permapeople_key_secret)
     caller = await _admit(request, db, key, PERMAPEOPLE_401)
+    taken_at = utcnow()  # the refund goes to the day the unit was taken from
     try:
         state = await run_in_threadpool(
             lambda: quotas.consume(database=db, settings=settings, account_id=caller.account_id,
-                                   api=quotas.API_PLANTS))
+                                   api=quotas.API_PLANTS, now=taken_at))
     except QuotaExceeded as exc:
         note_exceeded(request, exc)
         raise
     note_quota(request, state)
-    return caller.key
+    try:
+        yield caller.key
+    except Exception:
+        await _refund_plant_unit(request, db, settings, caller.account_id, taken_at)
+        raise
+
+
+async def _refund_plant_unit(request: Request, db: Database, settings: Settings,
+                             account_id: int, taken_at: datetime) -> None:
+    """Give back a plant-database unit; a failed refund is logged, never raised over the
+    error that caused it."""
+    try:
+        state = await run_in_threadpool(
+            lambda: quotas.refund(database=db, settings=settings, account_id=account_id,
+                                  api=quotas.API_PLANTS, now=taken_at))
+    except Exception:  # noqa: BLE001 - the request's own error is the one to answer
+        logger.exception("Could not refund a plant-database unit of account %s", account_id)
+        return
+    note_quota(request, state)
 
 
 PlantnetCallerDep = Annotated[Caller, Depends(plantnet_caller)]
 PeatCallerDep = Annotated[Caller, Depends(peat_caller)]
-PermapeopleKeyDep = Annotated[ApiKey, Depends(permapeople_key)]
+PermapeopleKeyDep = Annotated[ApiKey, Depends(permapeople_key, scope="function")]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from hortus.cli import accounts as account_commands
+from hortus.cli import backup as backup_commands
 from hortus.cli import db as db_commands
 from hortus.cli import keys as key_commands
+from hortus.cli import media as media_commands
 from hortus.cli import plants as plant_commands
 from hortus.cli import serve as serve_commands
 
@@ -22,6 +24,8 @@ db_commands.register(app)
 plant_commands.register(app)
 key_commands.register(app)
 account_commands.register(app)
+backup_commands.register(app)
+media_commands.register(app)
 
 try:  # the vision commands arrive with the vision engine
     from hortus.cli import vision as vision_commands

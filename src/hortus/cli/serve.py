@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+import logging.config
+import os
+import shutil
 
 import typer
 
-from hortus.config import get_settings
+from hortus.config import Settings, get_settings
+from hortus.ops.logs import logging_config
+from hortus.server.options import uvicorn_options
 
 
 def startup_banner(*, host: str, port: int, data_dir: str) -> str:
@@ -22,6 +26,19 @@ def startup_banner(*, host: str, port: int, data_dir: str) -> str:
     ])
 
 
+def prepare_multiprocess_metrics(settings: Settings, workers: int) -> None:
+    """With several workers, their metrics go to files every worker can read (emptied at each
+    start: counters restart from zero with the server, as they do with one process)."""
+    from hortus.ops.metrics import MULTIPROCESS_ENV
+
+    if workers < 2 or not settings.metrics:
+        return
+    folder = settings.data_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(folder)  # inherited by the spawned workers
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -30,15 +47,24 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
         log_level: str = typer.Option("info", help="debug, info, warning or error."),
     ) -> None:
-        """Run the server (creates, migrates and seeds the data directory on first start)."""
+        """Run the server (creates, migrates and seeds the data directory on first start).
+
+        Limits, timeouts, log format and metrics come from the HORTUS_* settings
+        (docs/operations.md).
+        """
         import uvicorn
 
         from hortus.bootstrap import prepare_database
 
-        logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
         settings = get_settings()
+        log_config = logging_config(level=log_level, log_format=settings.log_format,
+                                    access_log=settings.access_log)
+        logging.config.dictConfig(log_config)
         prepare_database(settings, seed=True).dispose()  # once, before any worker starts
+        prepare_multiprocess_metrics(settings, workers)
         typer.echo(startup_banner(host=host, port=port, data_dir=str(settings.data_dir)),
                    err=True)
         uvicorn.run("hortus.app:create_app", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, proxy_headers=False)
+                    workers=workers, log_level=log_level, proxy_headers=False,
+                    log_config=log_config, access_log=settings.access_log,
+                    **uvicorn_options(settings))

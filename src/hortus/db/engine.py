@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 _write_intent: ContextVar[bool] = ContextVar("hortus_write_intent", default=False)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SQLITE_SYNCHRONOUS}, not {synchronous!r}")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy manage transactions ourselves (pysqlite's implicit BEGIN is deferred,
@@ -23,7 +29,9 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL (WAL): a commit is durable against a crash of the process, not of the machine:
+        # a power cut can lose the last commits (never corrupts). FULL syncs every commit.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
@@ -37,7 +45,7 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """One engine and its session factory. ``dialect`` is ``"sqlite"`` or ``"postgresql"``."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -54,7 +62,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine = create_engine(url, **kwargs)
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_synchronous)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time. Writers of this process queue on a lock, and the
         # next one starts the moment the last commits; left to SQLite, a waiting writer polls

@@ -166,6 +166,38 @@ def check_complete(data: bytes, fmt: str) -> None:
             raise ImageDecodeError("truncated", "WebP is truncated: shorter than its RIFF size")
 
 
+_PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+
+
+def without_png_text(data: bytes) -> bytes:
+    """The PNG without its text chunks (``tEXt``, ``zTXt``, ``iTXt``), or ``data`` itself when
+    it has none (or its chunk structure is broken: the decoder then says what is wrong).
+
+    Text is never needed to see a plant, and a compressed text chunk is where a PNG hides a
+    decompression bomb: Pillow refuses one inflating past ``PngImagePlugin.MAX_TEXT_CHUNK``
+    (1 MiB), and all of them past ``MAX_TEXT_MEMORY`` (64 MiB), which made a valid photo with a
+    big comment unreadable. Dropping the chunks unread is safer than raising those limits (no
+    inflating at all) and costs one walk over the chunk headers.
+    """
+    pos, size, kept, start, dropped = len(_PNG_MAGIC), len(data), [], 0, False
+    while pos + 12 <= size:
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > size:
+            return data
+        if kind in _PNG_TEXT_CHUNKS:
+            kept.append(data[start:pos])
+            start, dropped = end, True
+        pos = end
+        if kind == b"IEND":
+            break
+    if not dropped:
+        return data
+    kept.append(data[start:])
+    return b"".join(kept)
+
+
 def check_dimensions(width: int, height: int, max_pixels: int) -> None:
     """Refuse zero or absurd sizes and pixel counts over ``max_pixels`` (from the header)."""
     if width < 1 or height < 1:
@@ -249,6 +281,8 @@ def decode_image(data: bytes, *, min_side: int = 256, max_pixels: int = 50_000_0
     if size is not None and size[1] > 0:  # a JPEG height of 0 is defined later (DNL)
         check_dimensions(*size, max_pixels)
     check_complete(data, fmt)
+    if fmt == "PNG":
+        data = without_png_text(data)
     try:
         image = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError as exc:

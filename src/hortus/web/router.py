@@ -11,16 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
-from hortus.accounts import quotas, service, sessions
+from hortus.accounts import passwords, quotas, service, sessions, signin
 from hortus.accounts.keys import NewKey
 from hortus.accounts.models import Account
+from hortus.accounts.throttle import ThrottlePolicy
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError, InvalidInput
+from hortus.ops.metrics import SIGN_IN_THROTTLED
 from hortus.web import security
+from hortus.web.limits import client_address, minutes, password_limiter, throttled
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 SETTINGS_PATH = "/settings/api-key"
@@ -28,6 +33,10 @@ NOTICES = {
     "revoked": "The key was revoked: it no longer works for any API.",
     "exposure-saved": "The exposure settings were saved.",
     "welcome": "Your account is ready. Generate a key to start using the APIs.",
+}
+LOGIN_NOTICES = {
+    "signed-up": "Thank you. If this address had no account yet, your account is ready: sign in "
+                 "with it. (If it had one, sign in with that account's password.)",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -65,6 +74,20 @@ def visit(request: Request, db: DatabaseDep) -> Visit:
 
 
 VisitDep = Annotated[Visit, Depends(visit)]
+
+
+async def form_visit(request: Request) -> Visit:
+    """The visitor of a sign-in or sign-up form: the session token without the account lookup
+    (those forms act the same for anyone), so a refused try costs no database read."""
+    secret = security.secret_for(request)
+    token = security.unsign_token(secret, request.cookies.get(security.COOKIE_NAME))
+    if token is None:
+        return Visit(request=request, secret=secret, token=sessions.new_token(), account=None,
+                     set_cookie=True)
+    return Visit(request=request, secret=secret, token=token, account=None)
+
+
+FormVisitDep = Annotated[Visit, Depends(form_visit)]
 
 
 def _finish(visit: Visit, response: Response) -> Response:
@@ -116,45 +139,71 @@ def signup_page(visit: VisitDep) -> Response:
 
 
 @router.post("/signup")
-def signup(visit: VisitDep, db: DatabaseDep, email: Text = "", password: Text = "",
-           password_confirm: Text = "", csrf_token: Text = "") -> Response:
+async def signup(visit: FormVisitDep, db: DatabaseDep, settings: SettingsDep, email: Text = "",
+                 password: Text = "", password_confirm: Text = "",
+                 csrf_token: Text = "") -> Response:
+    """Create an account. Whether the address was free or not, the answer is the same: the
+    sign-in page saying the account is ready if the address was new (no page may tell anyone
+    which addresses have accounts)."""
     if (refused := _csrf_refused(visit, csrf_token)) is not None:
         return refused
     try:
         if password != password_confirm:
             raise InvalidInput("The two passwords differ.", error="password mismatch")
-        with db.write() as session:
-            account = service.sign_up(session=session, email=email, password=password)
-            token = sessions.new_token()
-            sessions.open_session(session=session, account=account, token=token)
+        passwords.check_strength(password, email=service.normalise_email(email))
     except HortusError as exc:
         return render(visit, "signup.html", status=400, email=email[:320], errors=[exc.message])
-    visit.switch_token(token)
-    return redirect(visit, f"{SETTINGS_PATH}?notice=welcome")
+    policy = ThrottlePolicy.from_settings(settings)
+    wait = await run_in_threadpool(lambda: signin.take_sign_up(
+        database=db, policy=policy, address=client_address(visit.request)))
+    if wait:
+        SIGN_IN_THROTTLED.labels("sign-up").inc()
+        return throttled(render(visit, "signup.html", status=429, email=email[:320], errors=[
+            f"Too many accounts were created from your address: try again in "
+            f"{minutes(wait)}."]), wait)
+    await anyio.to_thread.run_sync(
+        lambda: signin.sign_up(database=db, email=email, password=password),
+        limiter=password_limiter(visit.request))
+    return redirect(visit, "/login?notice=signed-up")
 
 
 @router.get("/login")
-def login_page(visit: VisitDep, next: str | None = None) -> Response:
+def login_page(visit: VisitDep, next: str | None = None, notice: str | None = None) -> Response:
     if visit.account is not None:
         return redirect(visit, _safe_next(next))
-    return render(visit, "login.html", email="", errors=[], next=_safe_next(next))
+    return render(visit, "login.html", email="", errors=[], next=_safe_next(next),
+                  notice=LOGIN_NOTICES.get(notice or ""))
 
 
 @router.post("/login")
-def login(visit: VisitDep, db: DatabaseDep, email: Text = "", password: Text = "",
-          next: Text = "", csrf_token: Text = "") -> Response:
+async def login(visit: FormVisitDep, db: DatabaseDep, settings: SettingsDep, email: Text = "",
+                password: Text = "", next: Text = "", csrf_token: Text = "") -> Response:
+    """Sign in. Failed sign-ins are throttled per account and per address
+    (:mod:`hortus.accounts.throttle`); a throttled try is refused before any hashing."""
     if (refused := _csrf_refused(visit, csrf_token)) is not None:
         return refused
-    with db.write() as session:
-        account = service.authenticate_password(session=session, email=email, password=password)
-        if account is not None:
-            sessions.close_session(session=session, token=visit.token)
-            token = sessions.new_token()
-            sessions.open_session(session=session, account=account, token=token)
-    if account is None:
+    address = client_address(visit.request)
+    wait = signin.known_wait(email=email, address=address)  # no database read while blocked
+    if not wait:
+        wait = await run_in_threadpool(lambda: signin.sign_in_wait(database=db, email=email,
+                                                                   address=address))
+    signed_in: signin.SignedIn | signin.Throttled | None = signin.Throttled(wait)
+    if not wait:
+        policy = ThrottlePolicy.from_settings(settings)
+        signed_in = await anyio.to_thread.run_sync(
+            lambda: signin.sign_in(database=db, policy=policy, email=email, password=password,
+                                   address=address, old_token=visit.token),
+            limiter=password_limiter(visit.request))
+    if isinstance(signed_in, signin.Throttled):
+        SIGN_IN_THROTTLED.labels("sign-in").inc()
+        return throttled(render(visit, "login.html", status=429, email=email[:320],
+                                next=_safe_next(next), errors=[
+            f"Too many failed sign-ins: try again in {minutes(signed_in.wait)}."]),
+            signed_in.wait)
+    if signed_in is None:
         return render(visit, "login.html", status=400, email=email[:320], next=_safe_next(next),
                       errors=["The e-mail address or the password is wrong."])
-    visit.switch_token(token)
+    visit.switch_token(signed_in.token)
     return redirect(visit, _safe_next(next))
 
 
