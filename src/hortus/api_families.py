@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from hortus.errors import HortusError
 
@@ -64,12 +65,46 @@ _STATUS_ERRORS = {
 }
 
 
+_LOCATIONS = {"body", "query", "header", "path", "cookie"}
+# Pydantic names the branch of a union (or a validator) in an error's location: ``lat.float``,
+# ``page.function-after[...]``. A client wants the parameter's name.
+_TYPE_TAGS = {"int", "float", "str", "bool", "none", "bytes", "date", "datetime", "decimal",
+              "list", "dict", "json-or-python"}
+
+
+def _is_type_tag(part: object) -> bool:
+    text = str(part)
+    return text in _TYPE_TAGS or ("[" in text and text.endswith("]")) \
+        or text.startswith("constrained-")
+
+
 def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-    return "; ".join(parts) or "The request is not valid."
+    """One clause per parameter (the first problem of each), naming the parameter."""
+    parts: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [p for p in err.get("loc", ()) if p not in _LOCATIONS and not _is_type_tag(p)]
+        where = ".".join(str(p) for p in loc)
+        parts.setdefault(where, f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        if len(parts) == 5:
+            break
+    return "; ".join(parts.values()) or "The request is not valid."
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the first
+    route that matched the path). Asks the router itself, method by method."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    return allowed
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -92,6 +127,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response = _render(request, exc.status_code, error, message)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
 
     @app.exception_handler(Exception)

@@ -8,16 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from hortus import __version__, web
+from hortus import __version__, ops, web
 from hortus.accounts.cors import ExposureCorsMiddleware
+from hortus.api_families import install_error_handlers, register_family
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
 from hortus.diagnose import router as diagnose_router
-from hortus.api_families import install_error_handlers, register_family
 from hortus.identify import router as identify_router
 from hortus.inference import Inference
+from hortus.media import open_media_store
+from hortus.openapi import install_openapi
 from hortus.plants import router as plants_router
-
 
 API_DESCRIPTION = """\
 One server, three public APIs: existing clients work by changing only the base URL and the key.
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = prepare_database(settings, seed=True)
+        app.state.media = open_media_store(settings, app.state.database)  # docs/media.md
         app.state.inference = Inference(settings)
         if settings.warm_up_engine:
             app.state.inference.warm_up()
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.inference.shutdown()
+            app.state.media.close()
             app.state.database.dispose()
 
     # /docs and /redoc load their scripts from Hortus itself (no CDN): they work offline.
@@ -80,4 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(identify_router.router)  # Pl@ntNet v2, incl. quota and subscription
     app.add_middleware(ExposureCorsMiddleware)
     web.install(app)
+    install_openapi(app)
+    ops.install(app)  # request ids, metrics, health, web form body caps (outermost)
     return app

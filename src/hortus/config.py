@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -45,14 +48,127 @@ class Settings(BaseSettings):
     warm_up_engine: bool = Field(
         default=True, description="Load the vision engine in the background at start-up."
     )
+    # Media: where stored photos live (docs/media.md)
+    media_backend: str = Field(
+        default="auto", pattern="^(auto|local|database|s3)$",
+        description="local: data_dir/media; database: rows of the database (for several "
+                    "processes on one PostgreSQL); s3: an S3-compatible bucket. auto: database "
+                    "on PostgreSQL, local on SQLite.",
+    )
+    media_s3_bucket: str | None = Field(default=None, description="Bucket of the s3 backend.")
+    media_s3_prefix: str = Field(default="", description="Object-name prefix in the bucket.")
+    media_s3_endpoint_url: str | None = Field(
+        default=None, description="An S3-compatible server's URL; unset: AWS S3."
+    )
+    media_s3_region: str | None = Field(default=None, description="The bucket's region.")
+    media_s3_access_key_id: str | None = Field(
+        default=None, description="Unset: boto3's usual chain (AWS_* variables, ~/.aws, roles)."
+    )
+    media_s3_secret_access_key: SecretStr | None = Field(default=None)
     # Quotas (defaults; per-account overrides live in the database)
     identify_per_day: int = Field(default=500, ge=0)
     analysis_per_month: int = Field(default=5000, ge=0)
     plants_per_day: int = Field(default=10000, ge=0)
-    # Identification by image URL (GET /v2/identify) is off unless an operator enables it.
-    identify_by_url: bool = False
-    url_fetch_allow: list[str] = Field(default_factory=list)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Identification (Pl@ntNet /v2): project ids, and photos given by URL (docs/identify.md)
+    project_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description='Project ids answered by a local project, as JSON: {"k-world-flora": '
+                    '"flowers"}. Pl@ntNet ids not listed are answered by "all".',
+    )
+    identify_by_url: bool = Field(
+        default=True, description="GET /v2/identify/{project}?images=URL fetches the photos."
+    )
+    identify_url_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fetch images only from these hosts (comma-separated or JSON; "
+                    '"*.example.org": it and its subdomains). Empty: any public host.',
+    )
+    identify_url_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Size cap of one image fetched by URL."
+    )
+    identify_url_timeout: float = Field(
+        default=10.0, gt=0, le=120,
+        description="Seconds to fetch one image by URL (DNS, redirects and body included).",
+    )
+    identify_url_test_loopback: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="FOR TESTS ONLY: loopback addresses (e.g. 127.0.0.1) that image URLs may "
+                    "point to. Never set this on a server.",
+    )
+    # Operations: connection limits and timeouts, sign-in throttling, logs, metrics,
+    # durability (docs/operations.md)
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, le=16 * 1024 * 1024,
+        description="Request line plus headers of one request; more gets 431 and a close.",
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, le=600,
+        description="Seconds from a connection's first byte (or its opening) to the end of the "
+                    "request's headers; then 408 and a close.",
+    )
+    body_timeout: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Seconds a request body may pause between two reads; then 408 and a close.",
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, le=600, description="Seconds an idle keep-alive connection stays open.",
+    )
+    shutdown_timeout: float = Field(
+        default=30.0, ge=0, le=3600,
+        description="On SIGTERM, seconds in-flight requests get to finish before they are cut.",
+    )
+    web_form_max_bytes: int = Field(
+        default=16 * 1024, ge=1024,
+        description="Body cap of the web pages' forms (sign-in, sign-up, key settings); the "
+                    "identification page's photo form takes max_upload_bytes.",
+    )
+    sign_in_free_failures: int = Field(
+        default=5, ge=1, le=1000,
+        description="Failed sign-ins an account (or, x4, an address) may make before delays.",
+    )
+    sign_in_max_delay: float = Field(
+        default=60.0, ge=1, le=86400,
+        description="Longest wait imposed on an account after failed sign-ins (an address "
+                    "waits at most 10x this).",
+    )
+    sign_ups_per_hour: int = Field(
+        default=10, ge=1, le=100000, description="Sign-ups one IP address may make per hour.",
+    )
+    password_hash_concurrency: int = Field(
+        default=1, ge=1, le=64,
+        description="Password hashes computed at once per process (argon2id: ~30 ms, 19 MiB).",
+    )
+    log_format: str = Field(
+        default="json", pattern="^(json|text)$",
+        description="json: one JSON object a line (with request_id); text: for a terminal.",
+    )
+    access_log: bool = Field(default=True, description="Log one line per request.")
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    sqlite_synchronous: str = Field(
+        default="NORMAL", pattern="^(NORMAL|FULL)$",
+        description="NORMAL: a power cut may lose the last commits (never corrupts); FULL: an "
+                    "fsync per commit, nothing acknowledged is lost.",
+    )
+
+    @field_validator("identify_url_hosts", "identify_url_test_loopback", mode="before")
+    @classmethod
+    def _list_of_names(cls, value: object) -> object:
+        """A JSON list, or names separated by commas (``a.org,b.org``)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("identify_url_test_loopback")
+    @classmethod
+    def _only_loopback(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not ipaddress.ip_address(address).is_loopback:
+                raise ValueError(f"{address!r} is not a loopback address")
+        return value
 
     @field_validator("data_dir")
     @classmethod
