@@ -140,8 +140,9 @@ class Settings(BaseSettings):
         description="Password hashes computed at once per process (argon2id: ~30 ms, 19 MiB).",
     )
     log_format: str = Field(
-        default="json", pattern="^(json|text)$",
-        description="json: one JSON object a line (with request_id); text: for a terminal.",
+        default="auto", pattern="^(auto|json|text)$",
+        description="json: one JSON object a line (with request_id), for log collectors; text: "
+                    "for a terminal; auto: text when the log goes to a terminal, else json.",
     )
     access_log: bool = Field(default=True, description="Log one line per request.")
     metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")

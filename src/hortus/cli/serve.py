@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging.config
 import os
 import shutil
+import sys
 
 import typer
 
@@ -57,7 +58,10 @@ def register(app: typer.Typer) -> None:
         from hortus.bootstrap import prepare_database
 
         settings = get_settings()
-        log_config = logging_config(level=log_level, log_format=settings.log_format,
+        log_format = settings.log_format
+        if log_format == "auto":
+            log_format = "text" if sys.stderr.isatty() else "json"
+        log_config = logging_config(level=log_level, log_format=log_format,
                                     access_log=settings.access_log)
         logging.config.dictConfig(log_config)
         prepare_database(settings, seed=True).dispose()  # once, before any worker starts
