@@ -8,12 +8,14 @@ an unexpected exception — is answered in that family's format.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
@@ -29,6 +31,37 @@ class ApiFamily:
     name: str
     prefix: str
     render: Renderer
+
+
+@dataclass(frozen=True)
+class ErrorDocs:
+    """How one family documents its errors in OpenAPI: its error body, its quota body, a
+    description per status, and the RateLimit headers its quota answers carry."""
+
+    error_model: type[BaseModel]
+    quota_model: type[BaseModel]
+    descriptions: Mapping[int, str]
+    rate_limit_headers: Mapping[str, Any]
+
+    def responses(self, *statuses: int, default: bool = False,
+                  **described: str) -> dict[int | str, dict[str, Any]]:
+        """``responses=`` for the error statuses a route answers (``e404="..."`` says when);
+        with ``default``, any other error (405 ...) is documented in the same body."""
+        answers: dict[int | str, dict[str, Any]] = {}
+        for status in statuses:
+            answer: dict[str, Any] = {"model": self.error_model, "description":
+                                      described.get(f"e{status}", self.descriptions[status])}
+            if status == 429:
+                answer["model"] = self.quota_model
+                answer["headers"] = {
+                    "Retry-After": {"description": "Seconds until the quota resets.",
+                                    "schema": {"type": "integer"}},
+                    **self.rate_limit_headers}
+            answers[status] = answer
+        if default:
+            answers["default"] = {"model": self.error_model,
+                                  "description": "Any other error, in the same format."}
+        return answers
 
 
 def render_default(status: int, error: str, message: str, exc: HortusError | None) -> Response:

@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticUseDefault
 
+from hortus.api_families import ErrorDocs
+
 HORTUS_EXTENSION = "Hortus extension"
 QUOTA_MESSAGE = "You have reached your maximum amount of requests this month"
 MAX_PER_PAGE = 100
@@ -274,19 +276,11 @@ _RATE_LIMIT_HEADERS = {
 RATE_LIMITED: dict[str, Any] = {"headers": _RATE_LIMIT_HEADERS}
 
 
+ERROR_DOCS = ErrorDocs(error_model=PeatError, quota_model=QuotaError, descriptions=_ERRORS,
+                       rate_limit_headers=_RATE_LIMIT_HEADERS)
+
+
 def error_responses(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for the error statuses a route answers (``e404="..."`` says when)."""
-    answers: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        answer: dict[str, Any] = {"model": PeatError,
-                                  "description": described.get(f"e{status}", _ERRORS[status])}
-        if status == 429:
-            answer["model"] = QuotaError
-            answer["headers"] = {"Retry-After": {"description": "Seconds until the quota "
-                                                 "resets.", "schema": {"type": "string"}},
-                                 **_RATE_LIMIT_HEADERS}
-        answers[status] = answer
-    # Any other error (405 ...) has the same body; declaring it also keeps FastAPI from
-    # documenting a 422 that Hortus never sends (invalid input is PEAT's 400).
-    answers["default"] = {"model": PeatError, "description": "Any other error."}
-    return answers
+    """``responses=`` for the error statuses a route answers; any other error (405 ...) has
+    the same body, which also keeps FastAPI from documenting a 422 Hortus never sends."""
+    return ERROR_DOCS.responses(*statuses, default=True, **described)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from hortus.accounts.deps import Caller, PlantnetCallerDep, note_exceeded, note_quota
 from hortus.accounts.deps import plantnet_caller as _plantnet_caller
 from hortus.accounts.quotas import API_IDENTIFY, QuotaState
-from hortus.api_families import ApiFamily
+from hortus.api_families import ApiFamily, ErrorDocs
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError, NotAuthenticated, NotFound, QuotaExceeded
 from hortus.identify import catalogue, quota_views, serialize, service
@@ -96,19 +96,9 @@ _RATE_LIMIT_HEADERS = {
 }
 
 
-def errors(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for the error statuses a route answers (``e404="..."`` to say when)."""
-    answers: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        answer: dict[str, Any] = {"model": PlantnetError,
-                                  "description": described.get(f"e{status}", _ERRORS[status])}
-        if status == 429:
-            answer["model"] = QuotaExceededError
-            answer["headers"] = {"Retry-After": {"description": "Seconds until the quota "
-                                                 "resets.", "schema": {"type": "string"}},
-                                 **_RATE_LIMIT_HEADERS}
-        answers[status] = answer
-    return answers
+ERROR_DOCS = ErrorDocs(error_model=PlantnetError, quota_model=QuotaExceededError,
+                       descriptions=_ERRORS, rate_limit_headers=_RATE_LIMIT_HEADERS)
+errors = ERROR_DOCS.responses
 
 
 async def check_uri_length(request: Request) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from hortus.accounts.deps import PermapeopleKeyDep
-from hortus.api_families import ApiFamily
+from hortus.api_families import ApiFamily, ErrorDocs
 from hortus.deps import DatabaseDep
 from hortus.errors import HortusError
 from hortus.plants import service
@@ -63,20 +63,15 @@ _ERRORS = {
 }
 
 
+_ERROR_DOCS = ErrorDocs(error_model=PermapeopleError, quota_model=PermapeopleError,
+                        descriptions=_ERRORS, rate_limit_headers=_RATE_LIMIT_HEADERS)
+
+
 def _responses(*statuses: int, success: int = 200) -> dict[int | str, dict[str, Any]]:
     """Error statuses this route can answer (400, 401, 403, 429 always), plus ``default``
     for a server failure, all in Permapeople's error format."""
-    documented: dict[int | str, dict[str, Any]] = {success: {"headers": _RATE_LIMIT_HEADERS}}
-    for status in sorted({400, 401, 403, 429, *statuses}):
-        documented[status] = {"model": PermapeopleError, "description": _ERRORS[status]}
-    documented[429]["headers"] = {
-        "Retry-After": {"description": "Seconds until the quota resets.",
-                        "schema": {"type": "integer"}},
-        **_RATE_LIMIT_HEADERS,
-    }
-    documented["default"] = {"model": PermapeopleError,
-                             "description": "A server failure, in the same format."}
-    return documented
+    return {success: {"headers": _RATE_LIMIT_HEADERS},
+            **_ERROR_DOCS.responses(*sorted({400, 401, 403, 429, *statuses}), default=True)}
 
 
 PlantIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The plant's id.")]
