@@ -40,6 +40,25 @@ def test_plant_database_401_is_the_seed_body(acct_client: TestClient, acct_db: D
         assert "access-control-allow-origin" not in answer.headers
 
 
+def test_plant_writes_and_search_ask_for_the_key_before_judging_the_body(
+        acct_client: TestClient, acct_db: Database) -> None:
+    owner = make_key(acct_db)
+    wrong = {"x-permapeople-key-id": owner.key.key_id, "x-permapeople-key-secret": "x" * 43}
+    for headers in ({}, wrong):
+        for method, path in (("POST", "/api/plants"), ("PUT", "/api/plants/1"),
+                             ("POST", "/api/search")):
+            for body, content_type in ((b"{not json", "application/json"),
+                                       (b"q=apple", "text/plain"), (b"x" * 2_000_000, None)):
+                answer = acct_client.request(method, path, content=body, headers={
+                    **headers, **({"content-type": content_type} if content_type else {})})
+                assert answer.status_code == 401, (method, path, answer.text[:200])
+                assert answer.json() == SEED_401
+    # With the key, the body is judged as before.
+    bad = acct_client.post("/api/plants", content=b"{not json",
+                           headers={**pp_headers(owner), "content-type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"] == "malformed json"
+
+
 def test_plant_database_counts_and_sends_rate_limit_headers(
         acct_client: TestClient, acct_db: Database, acct_settings: Settings) -> None:
     acct_settings.plants_per_day = 2

@@ -195,6 +195,18 @@ async def _refund_plant_unit(request: Request, db: Database, settings: Settings,
     note_quota(request, state)
 
 
+async def require_permapeople_key(request: Request) -> None:
+    """401 for a missing or wrong key *before* a plant route reads its body: a caller without a
+    valid key learns that first, not that its body is malformed. (The route's
+    :func:`permapeople_key` dependency then checks exposure and takes the quota unit; the key
+    is remembered by then, so the second look-up is free.)"""
+    database: Database = request.app.state.database
+    key = await _authenticate(database, request.headers.get("x-permapeople-key-id"),
+                              request.headers.get("x-permapeople-key-secret"))
+    if key is None:
+        raise NotAuthenticated(PERMAPEOPLE_401)
+
+
 PlantnetCallerDep = Annotated[Caller, Depends(plantnet_caller)]
 PeatCallerDep = Annotated[Caller, Depends(peat_caller)]
 PermapeopleKeyDep = Annotated[ApiKey, Depends(permapeople_key, scope="function")]

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hortus.accounts.deps import require_permapeople_key
 from hortus.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 
 MAX_BODY = 1024 * 1024
@@ -79,6 +80,7 @@ class PermapeopleRoute(APIRoute):
 
         async def permapeople_handler(request: Request) -> Response:
             if reads_body:
+                await require_permapeople_key(request)  # 401 before the body is judged
                 request = JsonBodyRequest(request.scope, request.receive)
                 await request.body()  # 413/415 here, before FastAPI would word them as 400
             try:
