@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -237,7 +238,9 @@ def test_subscription_and_quota_views_over_http(acct_client: TestClient, acct_db
         subscription = client.get("/v2/subscription", params=params).json()
         assert subscription["security"] == {"exposeKey": True, "ips": ["192.0.2.10/32"],
                                             "domains": ["app.example.org:8443"]}
-        assert subscription["account"]["username"] == owner.email
+        # An exposed key is readable by any visitor of the page using it: never the e-mail.
+        assert subscription["account"]["username"] == f"anonymous #{owner.account_id}"
+        assert owner.email not in json.dumps(subscription)
         assert subscription["history"][0]["count"] == {"identify": 3}
         assert client.get("/v2/quota", params=params).json() == {
             "quota": {"identify": {"count": 3, "total": 50, "remaining": 47}}}

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hortus.db.base import Base, UTCDateTime, utcnow
 
 
 class Account(Base):
+    """A person. The e-mail is private (sign-in, operators); others see only the ``handle``
+    the person chose, or a placeholder (:func:`hortus.accounts.service.public_name`)."""
+
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Kept as typed; unique whatever the case (the index below).
+    handle: Mapped[str | None] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="account")
+
+
+Index("ix_accounts_handle_lower", func.lower(Account.handle), unique=True)
 
 
 class ApiKey(Base):

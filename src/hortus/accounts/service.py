@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from hortus.accounts import keycache, passwords
@@ -22,6 +24,12 @@ from hortus.errors import InvalidInput, NotFound
 
 # last_used_at is written at most this often per key, so reads stay reads.
 TOUCH_INTERVAL = timedelta(minutes=5)
+
+# A public handle: ASCII letters and digits (no look-alike letters from other scripts), dots,
+# underscores and hyphens, starting with a letter or digit (so it never reads as a CLI option).
+HANDLE_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,31}")
+HANDLE_HELP = ("3 to 32 characters: letters A-Z and a-z, digits, dots, underscores and "
+               "hyphens, starting with a letter or a digit")
 
 
 def normalise_email(email: str) -> str:
@@ -158,6 +166,61 @@ def authenticate_password(*, session: Session, email: str, password: str) -> Acc
 
 def list_accounts(*, session: Session) -> list[Account]:
     return list(session.scalars(select(Account).order_by(Account.id)))
+
+
+# --- public names ---------------------------------------------------------------------------
+
+
+def normalise_handle(handle: str | None) -> str | None:
+    """The handle as it will be stored (trimmed, case kept), None for "no handle"; raises
+    InvalidInput naming the rule when it breaks it."""
+    value = (handle or "").strip()
+    if not value:
+        return None
+    if not HANDLE_RULE.fullmatch(value):
+        raise InvalidInput(f"{value[:64]!r} cannot be a handle: use {HANDLE_HELP}.",
+                           error="invalid handle")
+    return value
+
+
+def set_handle(*, session: Session, account: Account, handle: str | None) -> Account:
+    """Choose (or, with None or "", drop) the account's public handle.
+
+    Handles are unique whatever their case; InvalidInput when another account has it. The
+    unique index settles two accounts racing for one handle.
+    """
+    value = normalise_handle(handle)
+    row = session.get(Account, account.id)  # ``account`` may come from another session
+    if row is None:
+        raise NotFound("The account no longer exists.", error="unknown account")
+    if value is not None:
+        taken = session.scalar(select(Account.id).where(
+            func.lower(Account.handle) == value.lower(), Account.id != row.id))
+        if taken is not None:
+            raise _handle_taken(value)
+    try:
+        with session.begin_nested():  # a lost race rolls back to here, not the whole transaction
+            row.handle = value
+    except IntegrityError:
+        raise _handle_taken(value or "") from None
+    return row
+
+
+def _handle_taken(handle: str) -> InvalidInput:
+    return InvalidInput(f"The handle {handle!r} is taken (handles ignore case): choose another.",
+                        error="handle taken")
+
+
+def public_name(*, account_id: int | None, handle: str | None) -> str | None:
+    """How an account is named to everyone else: its handle, else ``"anonymous #<id>"``; None
+    when there is no account (imported data, a deleted account). Never the e-mail.
+
+    The placeholder is stable (it needs no secret, so rotating the cookie key renames no one,
+    and every process agrees), and no handle can imitate it (handles have no space or ``#``).
+    """
+    if account_id is None:
+        return None
+    return handle or f"anonymous #{account_id}"
 
 
 # --- keys -----------------------------------------------------------------------------------

@@ -71,6 +71,36 @@ def set_password_command(
     typer.echo(f"Password set for {email.strip().lower()}")
 
 
+@accounts_app.command("set-handle")
+def set_handle_command(
+    email: str = typer.Argument(..., help="The account's e-mail address."),
+    handle: str = typer.Argument("", help="The public handle, shown to others as the author of "
+                                          "plant edits (3-32 letters, digits, . _ -)."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the handle: others see "
+                                                      "'anonymous #<id>' instead."),
+) -> None:
+    """Set the public handle others see instead of the e-mail (plant revisions)."""
+    from hortus.accounts import service
+    from hortus.bootstrap import prepare_database
+    from hortus.errors import HortusError
+
+    if bool(handle.strip()) == clear:
+        typer.echo("Give a handle, or --clear to remove it.", err=True)
+        raise typer.Exit(2)
+    database = prepare_database(get_settings())
+    try:
+        with database.write() as session:
+            account = service.require_account(session=session, email=email)
+            service.set_handle(session=session, account=account, handle=None if clear else handle)
+            shown = service.public_name(account_id=account.id, handle=account.handle)
+    except HortusError as exc:
+        typer.echo(f"Error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    typer.echo(f"Others now see {email.strip().lower()} as {shown}")
+
+
 @accounts_app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
     """List accounts with their number of live keys."""
@@ -79,16 +109,16 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
 
     database = prepare_database(get_settings())
     with database.read() as session:
-        rows = [(a.id, a.email, a.password_hash is not None,
+        rows = [(a.id, a.email, a.handle, a.password_hash is not None,
                  len(service.list_keys(session=session, account=a)))
                 for a in service.list_accounts(session=session)]
     database.dispose()
-    for account_id, email, can_sign_in, keys in rows:
+    for account_id, email, handle, can_sign_in, keys in rows:
         if as_json:
-            typer.echo(json.dumps({"id": account_id, "email": email,
+            typer.echo(json.dumps({"id": account_id, "email": email, "handle": handle,
                                    "can_sign_in": can_sign_in, "keys": keys}))
         else:
-            typer.echo(f"{account_id:>6}  {email}  keys={keys}"
+            typer.echo(f"{account_id:>6}  {email}  handle={handle or '-'}  keys={keys}"
                        f"{'' if can_sign_in else '  (no password)'}")
 
 

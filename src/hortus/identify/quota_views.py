@@ -17,6 +17,7 @@ from hortus.accounts import quotas
 from hortus.accounts.deps import Caller
 from hortus.accounts.exposure import stored_list
 from hortus.accounts.models import Account, UsageCounter
+from hortus.accounts.service import public_name
 from hortus.config import Settings
 from hortus.db import Database, utcnow
 from hortus.errors import InvalidInput
@@ -47,7 +48,9 @@ def subscription_view(*, database: Database, settings: Settings, caller: Caller,
     days = (month.end - month.start).days
     key = caller.key
     return schemas.Subscription(
-        account=schemas.AccountInfo(id=str(account.id), username=account.email,
+        account=schemas.AccountInfo(id=str(account.id),
+                                    username=public_name(account_id=account.id,
+                                                         handle=account.handle) or "",
                                     name=schemas.AccountName(first="", last=""),
                                     created=_iso(account.created_at)),
         contract=schemas.Contract(

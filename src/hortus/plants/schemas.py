@@ -240,8 +240,10 @@ class RevisionRead(BaseModel):
     plant_id: int
     version: int = Field(description="The plant's version this revision produced.")
     note: str
-    author: str | None = Field(description="The editor's account e-mail; null for imported "
-                                           "data or a deleted account.")
+    author: str | None = Field(
+        description="The editor's public handle, or `anonymous #<account id>` when they chose "
+                    "none (never an e-mail address); null for imported data or a deleted account.",
+        examples=["rosa.canina", "anonymous #12"])
     created_at: Timestamp
     before: RevisionState | None = Field(description="null for the revision that created it.")
     after: RevisionState

@@ -126,13 +126,15 @@ def list_companions(*, session: Session, plant_id: int, paging: PageQuery) -> Of
 
 
 def list_revisions(*, session: Session, plant_id: int, paging: PageQuery) -> RevisionPage:
-    """The plant's history, newest first."""
+    """The plant's history, newest first. Editors are named by their public handle or a
+    placeholder (any key holder reads this): never by e-mail."""
     from hortus.accounts.models import Account
+    from hortus.accounts.service import public_name
 
     _require_plant(session, plant_id)
     total = _count(session, select(PlantRevision.id).where(PlantRevision.plant_id == plant_id))
     rows = session.execute(
-        select(PlantRevision, Account.email)
+        select(PlantRevision, Account.handle)
         .outerjoin(Account, Account.id == PlantRevision.account_id)
         .where(PlantRevision.plant_id == plant_id)
         .order_by(PlantRevision.version.desc(), PlantRevision.id.desc())
@@ -142,11 +144,12 @@ def list_revisions(*, session: Session, plant_id: int, paging: PageQuery) -> Rev
     return RevisionPage(
         revisions=[
             RevisionRead(id=rev.id, plant_id=rev.plant_id, version=rev.version, note=rev.note,
-                         author=email, created_at=rev.created_at,
+                         author=public_name(account_id=rev.account_id, handle=handle),
+                         created_at=rev.created_at,
                          before=RevisionState.model_validate(rev.before) if rev.before else None,
                          after=RevisionState.model_validate(rev.after),
                          changed=_changed_fields(rev.before, rev.after))
-            for rev, email in rows
+            for rev, handle in rows
         ],
         pagination=paging.describe(total),
     )

@@ -29,7 +29,9 @@ from hortus.web.limits import client_address, minutes, password_limiter, throttl
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 SETTINGS_PATH = "/settings/api-key"
+HANDLE_PATH = "/settings/handle"
 NOTICES = {
+    "handle-saved": "Your public name was saved.",
     "revoked": "The key was revoked: it no longer works for any API.",
     "exposure-saved": "The exposure settings were saved.",
     "welcome": "Your account is ready. Generate a key to start using the APIs.",
@@ -228,7 +230,10 @@ def _settings_page(visit: Visit, db: DatabaseDep, settings: SettingsDep, *, stat
                                      account_id=visit.account.id)
     return render(visit, "api_key.html", status=status, keys=keys, usage=usage,
                   new_key=new_key, notice=NOTICES.get(notice or ""), errors=errors or {},
-                  drafts=drafts or {}, exposure=service.key_exposure)
+                  drafts=drafts or {}, exposure=service.key_exposure,
+                  public_name=service.public_name(account_id=visit.account.id,
+                                                  handle=visit.account.handle),
+                  handle_help=service.HANDLE_HELP)
 
 
 def _login_first(visit: Visit) -> Response:
@@ -306,3 +311,19 @@ def save_exposure(key_id: str, visit: VisitDep, db: DatabaseDep, settings: Setti
         return _settings_page(visit, db, settings, status=exc.status,
                               errors={key_id: [exc.message]}, drafts={key_id: draft})
     return redirect(visit, f"{SETTINGS_PATH}?notice=exposure-saved#key-{key_id}")
+
+
+@router.post(HANDLE_PATH)
+def save_handle(visit: VisitDep, db: DatabaseDep, settings: SettingsDep, handle: Text = "",
+                csrf_token: Text = "") -> Response:
+    """Choose the public handle others see as the author of one's plant edits."""
+    if isinstance(account := _key_form_account(visit, csrf_token), Response):
+        return account
+    try:
+        with db.write() as session:
+            service.set_handle(session=session, account=account, handle=handle)
+    except HortusError as exc:
+        return _settings_page(visit, db, settings, status=exc.status,
+                              errors={"handle": [exc.message]},
+                              drafts={"handle": {"handle": handle[:64]}})
+    return redirect(visit, f"{SETTINGS_PATH}?notice=handle-saved#public-name")
