@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from hortus.diagnose import schemas
+from hortus.diagnose.catalogue import catalogue_keys
+from hortus.diagnose.catalogue.hosts import host_name_key, host_name_sql, species_key
 from hortus.diagnose.models import Disease, DiseaseCommonName, DiseaseHost
 from hortus.diagnose.recognition import CropModel
 from hortus.errors import NotFound
-from hortus.plants.models import CommonName, ExternalId, Plant
+from hortus.plants.models import ExternalId, Plant
 from hortus.plants.search import exact_name_ids
 
 _EPPO = re.compile(r"^[A-Z0-9]{5,6}$")
@@ -34,24 +36,40 @@ def disease_ref(disease: Disease) -> DiseaseRef:
                       scientific_name=disease.scientific_name)
 
 
+def hosts_crop(disease: Disease, crop: str | None) -> bool:
+    """Whether ``crop`` (a scientific name) is one of the disease's hosts, hybrid signs aside;
+    a subspecies or variety counts as its species (``Brassica oleracea var. capitata``)."""
+    if not crop:
+        return False
+    key = host_name_key(crop)
+    wanted = {key, species_key(key) or key}
+    return any(host_name_key(h.scientific_name) in wanted for h in disease.hosts)
+
+
 def resolve_classes(*, session: Session, names: list[str],
                     crop: str | None = None) -> dict[str, DiseaseRef]:
     """Map class names (``classes.csv``'s ``name`` column) to catalogue entries.
 
-    A name is a ``peat_id`` (digits), an EPPO code, or a scientific or English name
-    (case-insensitive). Where several entries match, one that lists ``crop`` as a host wins,
-    then the lowest id. Names that match nothing are left out.
+    A name is first a catalogue ``key`` (``late-blight-potato-tomato``; the stable key of the
+    packaged ``diseases.jsonl``, which does not depend on an EPPO code), else a ``peat_id``
+    (digits), an EPPO code (older models: the packaged bean model names ``PHAIGR``), or a
+    scientific or English name (case-insensitive). Where several entries match a fallback, one
+    that lists ``crop`` as a host wins, then the lowest id. Names that match nothing are left
+    out (``healthy`` is no entry).
     """
     wanted = [n.strip() for n in names if n.strip()]
     if not wanted:
         return {}
-    ids = [int(n) for n in wanted if n.isdigit()]
+    keys = catalogue_keys()
+    keyed = {n: keys[n.lower()] for n in wanted if n.lower() in keys}
+    ids = [int(n) for n in wanted if n.isdigit()] + list(keyed.values())
     codes = [n.upper() for n in wanted if _EPPO.match(n.upper())]
     lowered = [n.lower() for n in wanted]
     rows = session.scalars(select(Disease).where(or_(
         Disease.id.in_(ids), Disease.eppo_code.in_(codes),
         func.lower(Disease.scientific_name).in_(lowered), func.lower(Disease.name).in_(lowered),
     )).order_by(Disease.id)).all()
+    by_id = {d.id: d for d in rows}
 
     def fits(name: str, disease: Disease) -> bool:
         return ((name.isdigit() and disease.id == int(name))
@@ -59,15 +77,14 @@ def resolve_classes(*, session: Session, names: list[str],
                 or (disease.scientific_name or "").lower() == name.lower()
                 or disease.name.lower() == name.lower())
 
-    def hosted(disease: Disease) -> bool:
-        return bool(crop) and any(h.scientific_name.lower() == (crop or "").lower()
-                                  for h in disease.hosts)
-
     mapped: dict[str, DiseaseRef] = {}
     for name in wanted:
+        if name in keyed and keyed[name] in by_id:
+            mapped[name] = disease_ref(by_id[keyed[name]])
+            continue
         matches = [d for d in rows if fits(name, d)]
         if matches:
-            best = min(matches, key=lambda d: (not hosted(d), d.id))
+            best = min(matches, key=lambda d: (not hosts_crop(d, crop), d.id))
             mapped[name] = disease_ref(best)
     return mapped
 
@@ -100,23 +117,26 @@ def crop_project(*, session: Session, crop: str, crops: list[CropModel]) -> str 
     A crop is named by the project (``bean``), its crop's scientific name or genus
     (``Phaseolus vulgaris``, ``Phaseolus``), or any name the knowledge base has for that plant:
     its EPPO code (``PHSVX``), scientific, primary or common name in any language (``French
-    bean``, ``haricot``); case-insensitive, a plural ``s`` tolerated.
+    bean``, ``haricot``); case-insensitive, a plural ``s`` tolerated, scientific names compared
+    without hybrid signs (``Citrus sinensis`` names a model of ``Citrus × sinensis``).
     """
     words = _crop_words(crop)
     if not words:
         return None
+    keys = words | {host_name_key(w) for w in words}
     for model in sorted(crops, key=lambda c: c.project):
         names = {model.project.lower(), model.project.replace("_", " ").lower()}
         if model.crop:
-            names |= {model.crop.lower(), model.crop.split()[0].lower()}
-        if words & names:
+            names |= {host_name_key(model.crop), host_name_key(model.crop).split()[0]}
+        if keys & names:
             return model.project
-    by_crop = {c.crop.lower(): c.project for c in sorted(crops, key=lambda c: c.project)
-               if c.crop}
+    by_crop = {host_name_key(c.crop): c.project
+               for c in sorted(crops, key=lambda c: c.project) if c.crop}
     if not by_crop:
         return None
     for plant in _plants_named(session, words):
-        project = by_crop.get(plant.scientific_name.lower())
+        key = host_name_key(plant.scientific_name)
+        project = by_crop.get(key) or by_crop.get(species_key(key) or key)
         if project is not None:
             return project
     return None
@@ -140,20 +160,35 @@ def disease_read(disease: Disease) -> schemas.Disease:
     )
 
 
+def crop_hosts(*, session: Session, crop: str) -> Select[int]:
+    """The ids of the diseases that list ``crop`` as a host, as a subquery.
+
+    ``crop`` is a scientific name (hybrid signs aside: ``Citrus sinensis`` finds hosts written
+    ``Citrus × sinensis``) or any name the knowledge base has for a plant (common names in any
+    language, EPPO code; a cultivar stands for its species). A subspecies or variety also finds
+    its species' problems: ``broccoli`` (*Brassica oleracea* var. *italica*) lists clubroot,
+    which names *Brassica oleracea*.
+    """
+    words = _crop_words(crop)
+    plants = _plants_named(session, words)
+    names = {host_name_key(w) for w in words} | {host_name_key(p.scientific_name) for p in plants}
+    names |= {s for s in (species_key(n) for n in list(names)) if s is not None}
+    return select(DiseaseHost.disease_id).where(or_(
+        host_name_sql(DiseaseHost.scientific_name).in_(sorted(names)),
+        DiseaseHost.plant_id.in_([p.id for p in plants])))
+
+
 def list_diseases(*, session: Session, query: schemas.DiseaseQuery) -> schemas.DiseasePage:
     """A page of the catalogue, by ``peat_id``, optionally filtered.
 
-    ``crop`` is a host's scientific name or a knowledge-base common name of it; ``q`` matches
-    the name, scientific name or a common name (substring, case-insensitive).
+    ``crop`` is a host's scientific name or any name the knowledge base has for a host plant
+    (:func:`crop_hosts`); ``q`` matches the name, scientific name or a common name (substring,
+    case-insensitive).
     """
     select_diseases = select(Disease)
-    if query.crop:
-        crop = query.crop.strip().lower()
-        hosts = select(DiseaseHost.disease_id).outerjoin(
-            CommonName, CommonName.plant_id == DiseaseHost.plant_id
-        ).where(or_(func.lower(DiseaseHost.scientific_name) == crop,
-                    func.lower(CommonName.name) == crop))
-        select_diseases = select_diseases.where(Disease.id.in_(hosts))
+    if query.crop and query.crop.strip():
+        select_diseases = select_diseases.where(
+            Disease.id.in_(crop_hosts(session=session, crop=query.crop)))
     if query.pathogen_class:
         select_diseases = select_diseases.where(
             Disease.pathogen_class == query.pathogen_class.strip().lower())
