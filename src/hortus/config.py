@@ -70,6 +70,29 @@ class Settings(BaseSettings):
     analysis_per_month: int = Field(default=5000, ge=0)
     plants_per_day: int = Field(default=10000, ge=0)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Limits on image work, whatever the answer (docs/operations.md). A photo's pixels are
+    # checked from its header before any is decoded; 50,000,000 is the decoder's own cap.
+    max_image_pixels: int = Field(
+        default=50_000_000, ge=65_536, le=50_000_000,
+        description="Pixels of a photo the decoder reads at reduced scale (baseline JPEG: "
+                    "memory follows the 1/8-scale output, ~0.1 s at 50 MP).",
+    )
+    max_full_decode_pixels: int = Field(
+        default=16_000_000, ge=65_536, le=50_000_000,
+        description="Pixels of a photo that must be decoded in full (PNG, WebP, progressive "
+                    "or multi-scan JPEG): 3-16 bytes and 7-50 ns of CPU per pixel.",
+    )
+    image_work_per_account: int = Field(
+        default=2, ge=0, le=1000,
+        description="Per process: identification/analysis requests one account may have doing "
+                    "image work at once, and photos it may have decoding or embedding at once "
+                    "(0: no limit).",
+    )
+    image_work_wait: float = Field(
+        default=10.0, ge=0, le=600,
+        description="Seconds a further request of that account waits for a place (at most 4x "
+                    "image_work_per_account of them wait) before a 429 with Retry-After.",
+    )
     # Identification (Pl@ntNet /v2): project ids, and photos given by URL (docs/identify.md)
     project_aliases: dict[str, str] = Field(
         default_factory=dict,

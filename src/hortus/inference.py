@@ -4,11 +4,17 @@ Inference runs in a bounded thread pool (``settings.inference_workers`` threads,
 Runtime call with ``settings.inference_threads`` intra-op threads), so the event loop keeps
 serving while photos are decoded and embedded, and a burst of uploads queues instead of
 oversubscribing the CPU.
+
+The same object holds the limits on image work (docs/operations.md, "Limits on image work"):
+the pixel budget a photo must fit before any of it is decoded (:attr:`Inference.pixel_budget`),
+and how many requests and pool jobs one account may have at once (:attr:`Inference.image_work`;
+:meth:`Inference.run` charges each job to the account whose request queued it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -19,7 +25,9 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from hortus.config import Settings
+from hortus.image_work import ImageWorkLimiter, take_job_place
 from hortus.vision.engine import VisionEngine, limit_blas_threads
+from hortus.vision.pixel_budget import PixelBudget
 
 logger = logging.getLogger("hortus")
 T = TypeVar("T")
@@ -76,6 +84,10 @@ class Inference:
             max_workers=settings.inference_workers, thread_name_prefix="hortus-inference"
         )
         self.stats = InferenceStats()
+        self.pixel_budget = PixelBudget(scaled=settings.max_image_pixels,
+                                        full=settings.max_full_decode_pixels)
+        self.image_work = ImageWorkLimiter(per_account=settings.image_work_per_account,
+                                           wait=settings.image_work_wait)
 
     @property
     def engine(self) -> VisionEngine:
@@ -101,8 +113,14 @@ class Inference:
             self._engine.reload()
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` in the inference pool and await its result."""
+        """Run ``fn(*args)`` in the inference pool and await its result.
+
+        Inside :meth:`ImageWorkLimiter.request` (``self.image_work``), the call first waits for
+        one of the account's job places, and holds it until ``fn`` has returned in its thread,
+        even when the caller stops waiting for it.
+        """
         loop = asyncio.get_running_loop()
+        charge = await take_job_place()
         stats, queued_at = self.stats, time.perf_counter()
         token = stats.queued()
 
@@ -115,7 +133,16 @@ class Inference:
                 stats.finished(time.perf_counter() - began)
 
         try:
-            return await loop.run_in_executor(self._executor, timed)
+            job = self._executor.submit(timed)
+        except BaseException:
+            stats.dropped(token)
+            if charge is not None:
+                charge.give_back_job()
+            raise
+        if charge is not None:  # when the job ends, not when its caller stops awaiting it
+            job.add_done_callback(lambda _: _call_soon(loop, charge.give_back_job))
+        try:
+            return await asyncio.wrap_future(job)
         finally:
             stats.dropped(token)
 
@@ -131,6 +158,12 @@ class Inference:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Run ``callback`` on ``loop`` from any thread (not at all once the loop is closed)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback)
 
 
 async def get_inference(request: Request) -> Inference:

@@ -1,8 +1,9 @@
 """PEAT-compatible HTTP routes (``/v1``): thin, the service does the work.
 
 FastAPI parses each request into the models of :mod:`hortus.diagnose.schemas` (the multipart
-upload is streamed by :mod:`hortus.diagnose.upload` and documented through ``openapi_extra``),
-each route calls one service function, and the answer models are serialised. Errors under
+upload is streamed by :func:`uploaded_picture` through :mod:`hortus.uploads`, and documented
+through ``openapi_extra``), each route calls one service function, and the answer models are
+serialised. Errors under
 ``/v1`` are JSON ``{"message": ..., "code": <status>}``; the quota's 429 is exactly PEAT's
 documented ``{"message": "You have reached your maximum amount of requests this month"}``.
 """
@@ -33,11 +34,12 @@ from hortus.diagnose.schemas import (
     StoredAnalysis,
     error_responses,
 )
-from hortus.diagnose.upload import read_picture
-from hortus.errors import HortusError, NotFound, QuotaExceeded
+from hortus.errors import HortusError, InvalidInput, NotFound, PayloadTooLarge, QuotaExceeded
+from hortus.image_work import ImageWorkBusy, note_busy
 from hortus.inference import InferenceDep
 from hortus.media.deps import MediaDep
 from hortus.media.http import media_response
+from hortus.uploads import check_declared_size, form_boundary, stream_parts
 
 PREFIX = "/v1"
 router = APIRouter(prefix=PREFIX, tags=["Image analysis (PEAT)"])
@@ -54,9 +56,49 @@ def render_error(status: int, error: str, message: str, exc: HortusError | None)
 FAMILY = ApiFamily(name="peat", prefix=PREFIX, render=render_error)
 
 
+PICTURE_FIELD = "picture"
+# Multipart framing around the picture (boundaries, part headers) is allowed on top.
+_FRAMING = 64 * 1024
+
+
+def _picture_too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The picture is over {max_bytes} bytes.", error="picture too large")
+
+
 async def uploaded_picture(request: Request, settings: SettingsDep) -> bytes:
-    """The ``picture`` file of the multipart body, streamed under the upload size cap."""
-    return await read_picture(request, max_bytes=settings.max_upload_bytes)
+    """The ``picture`` file of the multipart body, read as it arrives.
+
+    The body may be the picture's cap (``max_upload_bytes``) plus 64 KiB of framing: a
+    declared length over that is refused before reading, and a chunked body is cut off the
+    moment it passes it, so nothing beyond the cap is ever held (413). InvalidInput (400) when
+    the body is not multipart, is malformed, or has no non-empty ``picture`` file.
+    """
+    max_bytes = settings.max_upload_bytes
+    media_type, boundary = form_boundary(request.headers.get("content-type"))
+    if media_type != "multipart/form-data":
+        raise InvalidInput("Send the picture as multipart/form-data in a field named "
+                           f"'{PICTURE_FIELD}'.", error="no picture")
+    if not boundary:
+        raise InvalidInput("The multipart body has no boundary.", error="malformed body")
+    body_cap = max_bytes + _FRAMING
+
+    def too_large(_: int) -> PayloadTooLarge:  # names the picture's cap, not the body's
+        return _picture_too_large(max_bytes)
+
+    check_declared_size(request.headers.get("content-length"), body_cap, too_large=too_large)
+    picture: bytes | None = None
+    async for part in stream_parts(request.stream(), boundary=boundary, max_bytes=body_cap,
+                                   too_large=too_large):
+        if picture is None and part.name == PICTURE_FIELD and part.filename is not None:
+            picture = part.data  # the first file named picture; the rest is read and dropped
+    if picture is None:
+        raise InvalidInput(f"There is no file in the '{PICTURE_FIELD}' field.",
+                           error="no picture")
+    if len(picture) > max_bytes:
+        raise _picture_too_large(max_bytes)
+    if not picture:
+        raise InvalidInput(f"The '{PICTURE_FIELD}' file is empty.", error="empty picture")
+    return picture
 
 
 MetadataDep = Annotated[MetadataHeaders, Header(convert_underscores=False)]
@@ -72,7 +114,16 @@ _ANALYSIS_ROUTE: dict[str, Any] = {
     "response_model": ImageAnalysis,
     "summary": "Analyse a crop photo (multipart field 'picture')",
     "description": _ANALYSIS_DESCRIPTION,
-    "responses": {200: RATE_LIMITED, **error_responses(400, 401, 403, 413, 429, 500)},
+    "responses": {200: RATE_LIMITED, **error_responses(
+        400, 401, 403, 413, 429, 500,
+        e400="Bad Request: no multipart body or no 'picture' file, an empty file, not a JPEG, "
+             "PNG or WebP image, a truncated image, or one with more pixels than the server "
+             "decodes (HORTUS_MAX_IMAGE_PIXELS, HORTUS_MAX_FULL_DECODE_PIXELS).",
+        e413="Payload Too Large: the picture is over HORTUS_MAX_UPLOAD_BYTES (a chunked body "
+             "is cut off there).",
+        e429="Too Many Requests: the month's image-analysis quota is used up (PEAT's body), or "
+             "the account already has HORTUS_IMAGE_WORK_PER_ACCOUNT analyses running and "
+             "as many waiting (`{message, code}`; retry after `Retry-After` seconds).")},
     "openapi_extra": {"requestBody": UPLOAD_BODY},
 }
 
@@ -88,6 +139,9 @@ async def image_analysis(request: Request, caller: PeatCallerDep, metadata: Meta
                                        picture=picture, headers=metadata.as_sent())
     except QuotaExceeded as exc:
         note_exceeded(request, exc)
+        raise
+    except ImageWorkBusy as exc:
+        note_busy(request, exc)
         raise
     note_quota(request, result.quota)
     return result.answer

@@ -214,11 +214,18 @@ async def analyse(*, database: Database, settings: Settings, inference: Inferenc
     stored, parsed where they can be, and none is refused. Raises QuotaExceeded when the
     month's quota is spent, and InvalidInput (the unit given back) when the bytes are not a
     usable photo (empty, not an image, an unsupported format, truncated, absurd dimensions).
+
+    The work is bounded whatever the answer: a picture with more pixels than
+    ``inference.pixel_budget`` allows is refused from its header (InvalidInput, before any
+    quota or decoding), and the analysis waits for one of the account's places in
+    ``inference.image_work`` (ImageWorkBusy, 429, when none comes free).
     """
     metadata = parse_metadata(headers)
     try:
-        return await inference.run(_analyse_now, database, settings, inference, media,
-                                   account_id, str(uuid.uuid4()), picture, metadata)
+        inference.pixel_budget.check(picture)
+        async with inference.image_work.request(account_id):
+            return await inference.run(_analyse_now, database, settings, inference, media,
+                                       account_id, str(uuid.uuid4()), picture, metadata)
     except ImageDecodeError as exc:
         raise InvalidInput(f"The picture cannot be analysed: {exc.reason}",
                            error=exc.code) from None

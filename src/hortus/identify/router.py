@@ -44,6 +44,7 @@ from hortus.identify.schemas import (
     UrlQuery,
 )
 from hortus.identify.upload import stream_upload
+from hortus.image_work import ImageWorkBusy, note_busy
 from hortus.inference import InferenceDep
 from hortus.media.deps import MediaDep
 from hortus.media.http import media_response
@@ -151,17 +152,22 @@ _IDENTIFIED: dict[int | str, dict[str, Any]] = {
     200: {"description": "The probable species, best first.", "headers": _RATE_LIMIT_HEADERS}}
 _IDENTIFY_404 = ('"Project not found": the project is unknown; "Species not found": the photos '
                  "match no species (see no-reject).")
+_IDENTIFY_429 = ("Too Many Requests: the account's daily identification quota is used up, or "
+                 "it already has HORTUS_IMAGE_WORK_PER_ACCOUNT identifications running and no "
+                 "place came free in time (retry after `Retry-After` seconds).")
 
 
 @router.post(
     "/identify/{project}", summary="Identification service (1 to 5 photos, multipart)",
     description="Identifies one plant from 1 to 5 photos (`images`, JPEG or PNG; WebP also "
                 "accepted) with their `organs`. Max POST size: HORTUS_MAX_UPLOAD_BYTES "
-                "(default 52428800 bytes). One successful identification counts one unit of "
-                "the daily quota; a refused request counts none.",
+                "(default 52428800 bytes); most pixels per photo: HORTUS_MAX_IMAGE_PIXELS "
+                "(JPEG, default 50 MP), HORTUS_MAX_FULL_DECODE_PIXELS (PNG, WebP, progressive "
+                "JPEG, default 16 MP). One successful identification counts one unit of the "
+                "daily quota; a refused request counts none.",
     response_model=IdentificationResult, response_model_exclude_none=True,
     responses={**_IDENTIFIED, **errors(400, 401, 403, 404, 413, 414, 415, 429, 500,
-                                       e404=_IDENTIFY_404)},
+                                       e404=_IDENTIFY_404, e429=_IDENTIFY_429)},
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def identify_upload(project: ProjectPath, query: Annotated[UploadQuery, Query()],
@@ -171,10 +177,14 @@ async def identify_upload(project: ProjectPath, query: Annotated[UploadQuery, Qu
     upload = stream_upload(content_type=request.headers.get("content-type"),
                            content_length=request.headers.get("content-length"),
                            stream=request.stream(), max_bytes=settings.max_upload_bytes)
-    result = await service.identify_photos(
-        inference=inference, database=db, settings=settings, account_id=caller.account_id,
-        project=project, options=query, upload=upload, organs=query.organs,
-        on_quota=_quota_listener(request), media=media)
+    try:
+        result = await service.identify_photos(
+            inference=inference, database=db, settings=settings, account_id=caller.account_id,
+            project=project, options=query, upload=upload, organs=query.organs,
+            on_quota=_quota_listener(request), media=media)
+    except ImageWorkBusy as exc:
+        note_busy(request, exc)
+        raise
     return serialize.identification_result(result, options=query, base_url=_base_url(request))
 
 
@@ -187,16 +197,20 @@ async def identify_upload(project: ProjectPath, query: Annotated[UploadQuery, Qu
                 "image and its URL.",
     response_model=IdentificationResult, response_model_exclude_none=True,
     responses={**_IDENTIFIED, **errors(400, 401, 403, 404, 413, 414, 415, 429, 500,
-                                       e404=_IDENTIFY_404)},
+                                       e404=_IDENTIFY_404, e429=_IDENTIFY_429)},
 )
 async def identify_urls(project: ProjectPath, query: Annotated[UrlQuery, Query()],
                         request: Request, caller: IdentifyCallerDep, db: DatabaseDep,
                         settings: SettingsDep, inference: InferenceDep,
                         media: MediaDep) -> IdentificationResult:
-    result = await service.identify_photos(
-        inference=inference, database=db, settings=settings, account_id=caller.account_id,
-        project=project, options=query, urls=query.images, organs=query.organs,
-        on_quota=_quota_listener(request), media=media)
+    try:
+        result = await service.identify_photos(
+            inference=inference, database=db, settings=settings, account_id=caller.account_id,
+            project=project, options=query, urls=query.images, organs=query.organs,
+            on_quota=_quota_listener(request), media=media)
+    except ImageWorkBusy as exc:
+        note_busy(request, exc)
+        raise
     return serialize.identification_result(result, options=query, base_url=_base_url(request))
 
 

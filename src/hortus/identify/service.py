@@ -3,7 +3,8 @@
 One use case, :func:`identify_photos` — "identify these photos for this caller" — whether the
 photos arrive in a streamed upload (the API's POST), are already in memory (the web page), or
 must be fetched from URLs (the API's GET). The walk: resolve the project, take a unit of the
-caller's quota, decode each photo as soon as it has arrived and embed it
+caller's quota, check each photo's pixels from its header as soon as it has arrived, wait for
+one of the account's places for image work (:mod:`hortus.image_work`), decode and embed it
 (:class:`~hortus.identify.pipeline.PhotoPipeline`), ask each project for calibrated
 probabilities and open-set scores, fuse the photos (:mod:`hortus.identify.fusion`), reject or
 rank, then read the names of the ranked species from the knowledge base in two queries.
@@ -16,7 +17,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,13 +30,14 @@ from hortus.errors import InvalidInput, NotFound
 from hortus.identify import fusion, remote
 from hortus.identify.charge import QuotaListener, identification_unit
 from hortus.identify.params import MAX_IMAGES, check_organs
-from hortus.identify.pipeline import MULTI_PHOTO_VIEWS, Photo, PhotoPipeline
+from hortus.identify.pipeline import MULTI_PHOTO_VIEWS, Photo, PhotoPipeline, image_label
 from hortus.identify.projects import ALL_PROJECTS, PROJECT_NOT_FOUND, resolve_projects
 from hortus.identify.schemas import ApiStatus, IdentifyOptions
 from hortus.identify.upload import OrganField, UploadedPhoto
 from hortus.inference import Inference
 from hortus.media.store import MediaStore
 from hortus.plants.taxonomy import SpeciesRecord, species_records
+from hortus.vision.decode import ImageDecodeError
 from hortus.vision.engine import ProjectModel, ReferencePhoto, VisionEngine
 from hortus.vision.media import MEDIA_SIZES, reference_media_key
 
@@ -288,10 +290,12 @@ async def identify_photos(*, inference: Inference, database: Database, settings:
     the upload carries none (``auto`` for each photo when neither does).
 
     Raises NotFound ("Project not found", before any quota is taken; "Species not found"),
-    InvalidInput / PayloadTooLarge / UnsupportedMedia for bad photos, URLs or organs, and
-    QuotaExceeded when the account's daily quota is used up. Any failure gives the unit back.
-    ``on_quota`` hears where the quota stands afterwards. Related images are listed only
-    when ``media`` holds their photos.
+    InvalidInput / PayloadTooLarge / UnsupportedMedia for bad photos, URLs or organs (a photo
+    with more pixels than ``inference.pixel_budget`` allows is refused from its header, before
+    any of it is decoded), ImageWorkBusy (429) when the account has no place for image work
+    free in time, and QuotaExceeded when the account's daily quota is used up. Any failure
+    gives the unit back. ``on_quota`` hears where the quota stands afterwards. Related images
+    are listed only when ``media`` holds their photos.
     """
     policy = None
     if urls:
@@ -306,6 +310,7 @@ async def identify_photos(*, inference: Inference, database: Database, settings:
     models = resolve_projects(engine, project, settings.project_aliases)
     async with (identification_unit(database=database, settings=settings,
                                     account_id=account_id, listener=on_quota) as unit,
+                AsyncExitStack() as admission,
                 PhotoPipeline(inference=inference, engine=engine) as pipeline):
         source: PhotoStream
         if policy is not None:
@@ -323,7 +328,10 @@ async def identify_photos(*, inference: Inference, database: Database, settings:
                     sent_organs.append(item.value)
                     continue
                 count += 1
-                if count == 1:
+                if count <= MAX_IMAGES:
+                    _check_pixels(inference, count - 1, item)
+                if count == 1:  # the account's place, held until the answer is ready
+                    await admission.enter_async_context(inference.image_work.request(account_id))
                     await unit.taken()
                 if count <= MAX_IMAGES:
                     pipeline.add(item.filename, item.data)
@@ -335,6 +343,16 @@ async def identify_photos(*, inference: Inference, database: Database, settings:
         state = await unit.taken()
     result.remaining_requests = state.remaining
     return result
+
+
+def _check_pixels(inference: Inference, position: int, photo: UploadedPhoto) -> None:
+    """InvalidInput (400) naming the photo when its header gives it more pixels than the
+    server decodes: refused before any of it is."""
+    try:
+        inference.pixel_budget.check(photo.data)
+    except ImageDecodeError as exc:
+        raise InvalidInput(f"{image_label(position, photo.filename)}: {exc.reason}.",
+                           error="too many pixels") from None
 
 
 def health(*, database: Database) -> ApiStatus:

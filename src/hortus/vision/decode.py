@@ -5,6 +5,10 @@ libjpeg to decode at 1/2, 1/4 or 1/8 scale in the DCT domain, which on a 12 MP p
 4x faster than a full decode and resize. Every hostile input (empty, not an image, other
 formats, truncated files, decompression bombs, absurd dimensions) raises ``ImageDecodeError``
 with a machine-readable ``code`` and a human ``reason``; nothing else escapes.
+
+Only sequential JPEGs can be decoded that cheaply: a PNG, a WebP or a progressive JPEG is
+decoded whole before it can be reduced, so each of its pixels costs bytes and time;
+:mod:`hortus.vision.pixel_budget` refuses photos by that difference, from their headers alone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from PIL import Image
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_ASPECT_RATIO = 20.0
+MAX_PIXELS = 50_000_000  # decode_image's own cap, whatever a pixel budget allows
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"IEND\xaeB`\x82"  # the IEND chunk type and its constant CRC
@@ -100,15 +105,25 @@ _JPEG_SOF = frozenset(
 )
 
 
-def jpeg_headers(data: bytes) -> tuple[int, tuple[int, int] | None]:
+@dataclass(frozen=True)
+class JpegLayout:
+    """What a JPEG's headers say up to its first scan."""
+
+    scan_offset: int  # just past the first start-of-scan header
+    size: tuple[int, int] | None  # (width, height) of the frame, if it has one
+    frame_marker: int | None  # the start-of-frame marker (0xC0 baseline, 0xC2 progressive ...)
+    components: int  # the frame's colour components
+    scan_components: int  # the components its first scan carries
+
+
+def jpeg_layout(data: bytes) -> JpegLayout:
     """Walk JPEG marker segments by length up to the first scan.
 
-    Returns the offset just past the first start-of-scan header and the frame size
-    ``(width, height)`` from the start-of-frame segment (``None`` if absent). Walking by length
-    skips APPn payloads, so an EXIF thumbnail's own markers are never mistaken for the main
-    image's. Raises ``ImageDecodeError('truncated')`` if the headers end early.
+    Walking by length skips APPn payloads, so an EXIF thumbnail's own markers are never
+    mistaken for the main image's. Raises ``ImageDecodeError('truncated')`` if the headers end
+    early.
     """
-    pos, size, frame = 2, len(data), None
+    pos, size, frame, marker_of_frame, components = 2, len(data), None, None, 0
     while True:
         while pos + 1 < size and data[pos] == 0xFF and data[pos + 1] == 0xFF:
             pos += 1  # fill bytes
@@ -124,23 +139,50 @@ def jpeg_headers(data: bytes) -> tuple[int, tuple[int, int] | None]:
             pos += 2
             continue
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker in _JPEG_SOF and pos + 9 <= size:
+        if marker in _JPEG_SOF and pos + 10 <= size:
             height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            frame = (width, height)
+            frame, marker_of_frame, components = (width, height), marker, data[pos + 9]
+        scan_components = data[pos + 4] if marker == 0xDA and pos + 4 < size else 0
         pos += 2 + length
         if marker == 0xDA:
             if pos > size:
                 raise ImageDecodeError("truncated", "JPEG ends inside its scan header")
-            return pos, frame
+            return JpegLayout(pos, frame, marker_of_frame, components, scan_components)
+
+
+def jpeg_headers(data: bytes) -> tuple[int, tuple[int, int] | None]:
+    """The offset just past a JPEG's first start-of-scan header, and its frame size
+    ``(width, height)`` (``None`` if absent); see :func:`jpeg_layout`."""
+    layout = jpeg_layout(data)
+    return layout.scan_offset, layout.size
+
+
+def webp_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of a WebP from its first chunk (VP8X canvas, lossy VP8 key frame or
+    lossless VP8L header), or ``None`` when that chunk is not one of them or is cut short."""
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return (int.from_bytes(data[24:27], "little") + 1,
+                int.from_bytes(data[27:30], "little") + 1)
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
 
 
 def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """``(width, height)`` read straight from a JPEG or PNG header, before Pillow sees the file."""
+    """``(width, height)`` read straight from a JPEG, PNG or WebP header, before Pillow sees
+    the file."""
     if fmt == "JPEG":
         return jpeg_headers(data)[1]
     if fmt == "PNG" and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return width, height
+    if fmt == "WEBP":
+        return webp_size(data)
     return None
 
 
@@ -257,7 +299,8 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def decode_image(data: bytes, *, min_side: int = 256, max_pixels: int = 50_000_000) -> DecodedImage:
+def decode_image(data: bytes, *, min_side: int = 256,
+                 max_pixels: int = MAX_PIXELS) -> DecodedImage:
     """Decode JPEG/PNG/WebP bytes to an upright RGB array whose shorter side is about ``min_side``.
 
     JPEGs are DCT-scaled while decoding; other formats are decoded then reduced by an integer
