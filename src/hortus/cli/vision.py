@@ -60,6 +60,34 @@ def _backbone(settings, threads: int | None):
     return Backbone.load(model_dir, threads=threads or settings.inference_threads)
 
 
+MaxPerClassOption = Annotated[
+    int | None,
+    typer.Option(help="Use at most about N photos per class, whole groups at a time (seeded)."),
+]
+TrainViewsOption = Annotated[
+    str | None,
+    typer.Option(help="Training views, comma-separated (center,hflip,zoom,zoom_hflip,tl,tr,bl,"
+                      "br); default all eight. Fewer views embed large sets faster."),
+]
+GroupsOption = Annotated[
+    bool,
+    typer.Option(help="Keep the photos of one group (DIR/groups.csv) on one side of every "
+                      "split."),
+]
+
+
+def _scan(folder: Path, *, groups: bool, max_per_class: int | None, seed: int, **kwargs):
+    """Scan a photo folder, drop its groups when asked, subsample it per class."""
+    from dataclasses import replace
+
+    from hortus.vision.dataset import scan_photo_folder, subsample_per_class
+
+    scanned = scan_photo_folder(folder, **kwargs)
+    if not groups:
+        scanned = replace(scanned, photos=[replace(p, group=None) for p in scanned.photos])
+    return subsample_per_class(scanned, max_per_class, seed)
+
+
 def _check_task(task: str) -> str:
     from hortus.vision.artifacts import TASKS
 
@@ -116,14 +144,12 @@ def train(
     ] = None,
     media: Annotated[bool, typer.Option(help="Write reference media (o/m/s JPEGs).")] = True,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
+    max_per_class: MaxPerClassOption = None,
+    train_views: TrainViewsOption = None,
+    groups: GroupsOption = True,
 ) -> None:
     """Train a project on an image folder, write a new version and activate it."""
-    from hortus.vision.dataset import (
-        DatasetError,
-        PhotoCredit,
-        merge_photo_folders,
-        scan_photo_folder,
-    )
+    from hortus.vision.dataset import DatasetError, PhotoCredit, merge_photo_folders
     from hortus.vision.workflow import train_folder
 
     _check_task(task)
@@ -132,13 +158,14 @@ def train(
     try:
         scanned = merge_photo_folders(
             [
-                scan_photo_folder(f, classes_csv=classes, photos_csv=photos, defaults=defaults)
+                _scan(f, groups=groups, max_per_class=max_per_class, seed=seed,
+                      classes_csv=classes, photos_csv=photos, defaults=defaults)
                 for f in folders
             ]
         )
     except (DatasetError, OSError) as exc:
         _fail(str(exc))
-    recipe = _recipe(head=head, c=c)
+    recipe = _recipe(head=head, c=c, train_views=train_views)
     if max_references is not None:
         from dataclasses import replace
 
@@ -177,12 +204,21 @@ def train(
         console.print(f"[yellow]skipped[/yellow] {path}: {reason}")
 
 
-def _recipe(head: str | None = None, c: float | None = None):
+def _recipe(head: str | None = None, c: float | None = None, train_views: str | None = None):
     from dataclasses import replace
 
+    from hortus.vision.test_time_crops import VIEWS
     from hortus.vision.training import DEFAULT_RECIPE
 
     recipe = DEFAULT_RECIPE
+    if train_views is not None:
+        names = tuple(v.strip() for v in train_views.split(",") if v.strip())
+        unknown = [v for v in names if v not in VIEWS]
+        if not names or unknown:
+            raise typer.BadParameter(
+                f"--train-views takes names from {', '.join(VIEWS)} (got {train_views!r})"
+            )
+        recipe = replace(recipe, train_views=names)
     if head is not None:
         if head not in ("logistic", "mlp"):
             raise typer.BadParameter("--head must be logistic or mlp")
@@ -213,10 +249,15 @@ def evaluate(
     head: Annotated[str | None, typer.Option(help="Head for --cv: logistic or mlp.")] = None,
     c: Annotated[float | None, typer.Option("--c", help="Inverse L2 strength for --cv.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
+    max_per_class: MaxPerClassOption = None,
+    train_views: TrainViewsOption = None,
+    groups: GroupsOption = True,
 ) -> None:
-    """Evaluate a trained project on DIR, or cross-validate the training recipe (--cv K)."""
+    """Evaluate a trained project on DIR, or cross-validate the training recipe (--cv K).
+
+    Cross-validation folds are grouped by DIR/groups.csv when there is one."""
     from hortus.vision.artifacts import ArtifactError, find_active_projects, load_project
-    from hortus.vision.dataset import DatasetError, scan_photo_folder
+    from hortus.vision.dataset import DatasetError
     from hortus.vision.engine import ProjectModel
     from hortus.vision.evaluation import render_confusion_png
     from hortus.vision.workflow import cross_validate_folder, evaluate_folder
@@ -235,13 +276,14 @@ def evaluate(
         except ArtifactError as exc:
             _fail(str(exc))
     try:
-        scanned = scan_photo_folder(folder)
+        scanned = _scan(folder, groups=groups, max_per_class=max_per_class, seed=seed)
         if model is not None:
             known = [cl.label for cl in model.classes]
             unknown = [cl.label for cl in scanned.classes if cl.label not in known]
             if unknown:
                 console.print(f"[yellow]ignoring classes not in {project}:[/yellow] {unknown}")
-                scanned = scan_photo_folder(folder, only_classes=known)
+                scanned = _scan(folder, groups=groups, max_per_class=max_per_class, seed=seed,
+                                only_classes=known)
     except (DatasetError, OSError) as exc:
         _fail(str(exc))
     backbone = _backbone(settings, threads)
@@ -258,7 +300,7 @@ def evaluate(
                 scanned,
                 backbone=backbone,
                 cache_dir=settings.cache_dir,
-                recipe=_recipe(head=head, c=c),
+                recipe=_recipe(head=head, c=c, train_views=train_views),
                 folds=cv,
                 seed=seed,
                 progress=progress,

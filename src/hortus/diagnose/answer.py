@@ -8,11 +8,13 @@ Rules where the PEAT document is silent (see docs/diagnose.md):
   is not listed (it is not a problem): ranks 2, 3 ... with no rank 1 mean the leaf looks
   healthy. The extension field ``healthy`` gives the healthy class's similarity (null when the
   model has no healthy class).
-* ``plant_net`` says what the photo shows: the crops recognised in it (open-set score at or
-  above the crop model's threshold), best first; empty when none is, so a flower photo is never
-  called ``BEAN``. ``name`` is the crop model's name upper-cased (``BEAN``) and ``similarity``
-  its open-set known score as a percentage (mean cosine similarity to the nearest training
-  photos).
+* ``plant_net`` says what the photo shows: the crops recognised in it, best first; empty when
+  none is, so a flower photo is never called ``BEAN``. ``name`` is the crop model's name
+  upper-cased (``BEAN``). With the packaged crop recogniser, ``similarity`` is its calibrated
+  probability for that crop as a percentage, and a crop is listed when the recogniser accepts
+  the photo and gives the crop at least 20 % (or ranks it first); without one, each model's
+  open-set known score (mean cosine similarity to the nearest training photos), listed at or
+  above the model's threshold (:mod:`hortus.diagnose.recognition`).
 * ``recognized`` / ``recognized_bool``: the model that diagnosed accepted the photo as its crop.
   With no model diagnosing (no crop recognised, or a named crop without a model), False.
 * ``big_enough``: the picture's shorter side (EXIF-upright) is at least ``MIN_SIDE`` pixels —

@@ -4,10 +4,13 @@ Runs in the inference pool; knows the vision facade and nothing of HTTP or SQL. 
 one forward pass feed everything the answer needs:
 
 * ``objects``: the backbone's own ImageNet head (PEAT's ``objects_net``);
-* ``crops``: every diagnosis model's open-set *known score* — the mean cosine similarity of the
-  photo to its nearest training photos — which is how strongly the photo looks like that crop;
-  a crop is *recognised* when the score reaches the model's threshold (PEAT's ``plant_net``
-  lists the recognised ones);
+* ``crops``: how strongly the photo looks like each crop that has a diagnosis model. With a
+  crop recogniser (a project of task ``crop``, whose classes are named after the diagnosis
+  projects and whose reject class stands for "no crop of ours"), that is its calibrated
+  probability, and the crops it gives at least :data:`RECOGNISED_MIN` (or its best one) are
+  *recognised* unless it refuses the photo. Without one, each diagnosis model's open-set
+  *known score* (the mean cosine similarity of the photo to its nearest training photos),
+  recognised at the model's threshold. PEAT's ``plant_net`` lists the recognised ones;
 * ``classes``: the chosen crop model's calibrated class probabilities, best first.
 """
 
@@ -22,6 +25,8 @@ from hortus.vision.engine import ProjectModel, VisionEngine
 
 OBJECTS_TOP = 5
 HEALTHY = "healthy"
+CROP_TASK = "crop"
+RECOGNISED_MIN = 0.2  # a crop the recogniser gives this much is listed as recognised
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,8 @@ class CropScore:
     """How much the photo looks like one diagnosis model's crop."""
 
     model: CropModel
-    score: float  # the open-set known score (cosine similarity for the knn rule)
-    recognized: bool  # score >= the model's threshold
+    score: float  # the recogniser's probability, else the model's open-set known score
+    recognized: bool
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,10 @@ def diagnose_photo(engine: VisionEngine, data: bytes, *, project: str | None,
     if output.logits is not None:
         objects = [(_object_name(name), p)
                    for name, p in engine.imagenet_top(output.logits[0], OBJECTS_TOP)]
+    recognisers = engine.projects(CROP_TASK)
+    if recognisers:
+        return _with_recogniser(engine, recognisers[0], image, output, objects,
+                                project=project, diagnose=diagnose)
     scored: list[tuple[CropScore, np.ndarray]] = []
     for model in engine.projects("diagnose"):
         prediction = model.predict(output.embeddings)
@@ -127,4 +136,45 @@ def diagnose_photo(engine: VisionEngine, data: bytes, *, project: str | None,
         width=image.width, height=image.height, format=image.format, objects=objects,
         crops=[item[0] for item in scored], chosen=chosen[0].model if chosen else None,
         classes=classes, recognized=bool(chosen and chosen[0].recognized),
+    )
+
+
+def _with_recogniser(engine: VisionEngine, recogniser: ProjectModel, image, output,
+                     objects: list[tuple[str, float]], *, project: str | None,
+                     diagnose: bool) -> PhotoDiagnosis:
+    """:func:`diagnose_photo` when a crop recogniser is loaded: it ranks the crops, and only
+    the chosen crop's model runs."""
+    models = {m.name: m for m in engine.projects("diagnose")}
+    prediction = recogniser.predict(output.embeddings)
+    refused = bool(prediction.rejected[0])
+    probabilities = prediction.probabilities[0]
+    best = int(np.argmax(probabilities)) if len(probabilities) else -1
+    crops = sorted(
+        (CropScore(model=CropModel(project=info.label, version=str(models[info.label].version),
+                                   crop=crop_of(models[info.label])),
+                   score=float(probabilities[info.index]),
+                   recognized=not refused and (info.index == best
+                                               or probabilities[info.index] >= RECOGNISED_MIN))
+         for info in recogniser.classes if info.label in models),
+        key=lambda c: (c.recognized, c.score), reverse=True)
+    chosen: CropScore | None = None
+    if diagnose and project is not None:
+        chosen = next((c for c in crops if c.model.project == project), None)
+        if chosen is None and project in models:  # a model the recogniser does not know
+            model = models[project]
+            chosen = CropScore(CropModel(project, str(model.version), crop_of(model)), 0.0,
+                               not bool(model.predict(output.embeddings).rejected[0]))
+    elif diagnose and crops and crops[0].recognized:
+        chosen = crops[0]
+    classes: list[ClassScore] = []
+    if chosen is not None:
+        model = models[chosen.model.project]
+        probs = model.predict(output.embeddings).probabilities[0]
+        classes = [ClassScore(label=model.classes[i].label, name=model.classes[i].name,
+                              probability=float(probs[i]))
+                   for i in np.argsort(-probs, kind="stable")]
+    return PhotoDiagnosis(
+        width=image.width, height=image.height, format=image.format, objects=objects,
+        crops=crops, chosen=chosen.model if chosen else None, classes=classes,
+        recognized=bool(chosen and chosen.recognized),
     )

@@ -93,7 +93,7 @@ def _result(result: Identification, name: str, score: float, *, include_images: 
             base_url: str) -> schemas.Result:
     record = result.records.get(name) or SpeciesRecord(name, name)
     gbif = record.external_ids.get("gbif", "")
-    powo = record.external_ids.get("powo")
+    powo = _powo(record)
     iucn = _iucn(record)
     return schemas.Result(
         score=score, species=species_object(record),
@@ -149,6 +149,16 @@ def _other_results(result: Identification) -> schemas.OtherResults:
     return schemas.OtherResults(genus=genera, family=families)
 
 
+IPNI_LSID = "urn:lsid:ipni.org:names:"
+
+
+def _powo(record: SpeciesRecord) -> str | None:
+    """The POWO id as Pl@ntNet gives it: the bare IPNI id (``325686-2``); the knowledge base
+    may store the full LSID (``urn:lsid:ipni.org:names:325686-2``)."""
+    value = record.external_ids.get("powo") or ""
+    return value.removeprefix(IPNI_LSID) or None
+
+
 def species_list_entry(record: SpeciesRecord) -> schemas.SpeciesEntry:
     """Pl@ntNet's ``Species`` (list of species a project can identify)."""
     gbif = record.external_ids.get("gbif", "")
@@ -158,7 +168,7 @@ def species_list_entry(record: SpeciesRecord) -> schemas.SpeciesEntry:
         scientific_name_without_author=record.scientific_name,
         scientific_name_authorship=record.authorship or "",
         gbif_id=int(gbif) if gbif.isdigit() else None,
-        powo_id=record.external_ids.get("powo") or None,
+        powo_id=_powo(record),
         iucn_category=iucn[1] if iucn else None,
         common_names=list(record.common_names),
         genus=record.genus.name if record.genus else "",

@@ -40,6 +40,7 @@ from hortus.plants.taxonomy import SpeciesRecord, species_records
 from hortus.vision.decode import ImageDecodeError
 from hortus.vision.engine import ProjectModel, ReferencePhoto, VisionEngine
 from hortus.vision.media import MEDIA_SIZES, reference_media_key
+from hortus.vision.openset import rejects
 
 __all__ = ["ALL_PROJECTS", "MULTI_PHOTO_VIEWS", "PROJECT_NOT_FOUND", "SPECIES_NOT_FOUND",
            "Identification", "health", "identify_photos", "load_engine", "rank_species"]
@@ -100,8 +101,13 @@ def _verdict(model: ProjectModel, embeddings: np.ndarray, weights: np.ndarray) -
     for info in model.classes:
         distribution[info.name] = distribution.get(info.name, 0.0) + float(fused[info.index])
     known = fusion.fuse_known_scores(prediction.known_scores, weights)
+    # A project with a reject class (weeds' "negative" scenes) also refuses photos that look
+    # more like none of its species than like any: the same weighted mean over the photos.
+    reject = (0.0 if prediction.reject_probability is None
+              else fusion.fuse_known_scores(prediction.reject_probability, weights))
     return _ProjectVerdict(model, prediction.probabilities, distribution, known,
-                           bool(known < prediction.threshold))
+                           bool(rejects(known, prediction.threshold, reject,
+                                        prediction.reject_threshold)))
 
 
 def _best_source(verdicts: Sequence[_ProjectVerdict], name: str) -> tuple[_ProjectVerdict, int]:

@@ -32,7 +32,7 @@ INDEX_FILE = "index.npz"
 LABELS_FILE = "labels.json"
 METRICS_FILE = "metrics.json"
 ACTIVE_FILE = "ACTIVE"
-TASKS = ("identify", "diagnose")
+TASKS = ("identify", "diagnose", "crop")  # crop: the crop recogniser of diagnosis
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -7,6 +7,10 @@
   (path relative to ``DIR``, e.g. ``daisy/001.jpg``, or a bare file name), and any of
   ``author``, ``licence``, ``citation``, ``date``, ``organ``. Missing values fall back to the
   defaults given by the caller (the ``train`` command's ``--author`` ... options).
+* ``DIR/groups.csv`` (or any file given explicitly) puts photos that must never be split
+  apart (one leaf, one scene, near-identical shots) in one group. Columns: ``file`` (as in
+  ``photos.csv``) and ``group``. Splits and cross-validation folds keep a group together;
+  a photo without a row is a group of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 CLASSES_FILE = "classes.csv"
 PHOTOS_FILE = "photos.csv"
+GROUPS_FILE = "groups.csv"
 CREDIT_FIELDS = ("author", "licence", "citation", "date", "organ")
 
 
@@ -58,6 +63,7 @@ class Photo:
     path: Path
     label: str
     credit: PhotoCredit = PhotoCredit()
+    group: str | None = None  # photos of one group are never split apart (groups.csv)
 
     def read_bytes(self) -> bytes:
         """The photo file's bytes."""
@@ -76,6 +82,10 @@ class PhotoFolder:
     def labels(self) -> list[str]:
         """Class folder names, in class-index order."""
         return [c.label for c in self.classes]
+
+    def group_keys(self) -> list[str]:
+        """Each photo's split group: its ``groups.csv`` group, else the photo itself."""
+        return [p.group if p.group is not None else f"photo:{p.path}" for p in self.photos]
 
     def label_indices(self) -> list[int]:
         """Each photo's class index."""
@@ -129,6 +139,24 @@ def read_photos_csv(path: Path) -> dict[str, PhotoCredit]:
     return credits
 
 
+def read_groups_csv(path: Path) -> dict[str, str]:
+    """Read a ``groups.csv`` into ``{file: group}`` (file as written there)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        if "file" not in columns or "group" not in columns:
+            raise DatasetError(f"{path}: needs a 'file' and a 'group' column")
+        groups: dict[str, str] = {}
+        for row in reader:
+            row = {(k or "").strip(): v for k, v in row.items()}
+            name, group = _clean(row.get("file")), _clean(row.get("group"))
+            if name and group:
+                label = _clean(row.get("label"))
+                name = name.replace("\\", "/")
+                groups[f"{label}/{name}" if label and "/" not in name else name] = group
+    return groups
+
+
 def _photo_files(folder: Path) -> Iterable[Path]:
     for path in sorted(folder.iterdir()):
         if (
@@ -144,15 +172,17 @@ def scan_photo_folder(
     *,
     classes_csv: Path | None = None,
     photos_csv: Path | None = None,
+    groups_csv: Path | None = None,
     defaults: PhotoCredit = PhotoCredit(),
     only_classes: Iterable[str] | None = None,
     min_photos: int = 1,
 ) -> PhotoFolder:
     """Scan ``root/<class>/<photo>``; classes are sorted by folder name.
 
-    ``classes_csv``/``photos_csv`` default to ``root/classes.csv``/``root/photos.csv`` when
-    those exist. ``only_classes`` keeps just those folders (e.g. an evaluation subset).
-    Raises :class:`DatasetError` when fewer than one class with ``min_photos`` photos remains.
+    ``classes_csv``/``photos_csv``/``groups_csv`` default to ``root/classes.csv``,
+    ``root/photos.csv`` and ``root/groups.csv`` when those exist. ``only_classes`` keeps
+    just those folders (e.g. an evaluation subset). Raises :class:`DatasetError` when fewer
+    than one class with ``min_photos`` photos remains.
     """
     root = Path(root)
     if not root.is_dir():
@@ -161,6 +191,8 @@ def scan_photo_folder(
     photos_csv = photos_csv or (root / PHOTOS_FILE if (root / PHOTOS_FILE).is_file() else None)
     named = read_classes_csv(classes_csv) if classes_csv else {}
     credits = read_photos_csv(photos_csv) if photos_csv else {}
+    groups_csv = groups_csv or (root / GROUPS_FILE if (root / GROUPS_FILE).is_file() else None)
+    groups = read_groups_csv(groups_csv) if groups_csv else {}
     wanted = set(only_classes) if only_classes is not None else None
 
     classes: list[ClassEntry] = []
@@ -174,12 +206,14 @@ def scan_photo_folder(
         entry = named.get(folder.name, ClassEntry(label=folder.name, name=folder.name))
         classes.append(replace(entry, label=folder.name))
         for path in files:
-            credit = credits.get(f"{folder.name}/{path.name}") or credits.get(path.name)
+            key = f"{folder.name}/{path.name}"
+            credit = credits.get(key) or credits.get(path.name)
             photos.append(
                 Photo(
                     path=path,
                     label=folder.name,
                     credit=(credit or PhotoCredit()).merged_over(defaults),
+                    group=groups.get(key) or groups.get(path.name),
                 )
             )
     if not classes:
@@ -199,3 +233,30 @@ def merge_photo_folders(folders: list[PhotoFolder]) -> PhotoFolder:
     classes = [entries[label] for label in sorted(entries)]
     photos = [photo for folder in folders for photo in folder.photos]
     return PhotoFolder(root=folders[0].root, classes=classes, photos=photos)
+
+
+def subsample_per_class(folder: PhotoFolder, limit: int | None, seed: int = 0) -> PhotoFolder:
+    """At most about ``limit`` photos per class, taken a whole group at a time (groups in a
+    seeded random order, so every group is either fully in or fully out)."""
+    if limit is None:
+        return folder
+    import random
+
+    rng = random.Random(seed)
+    keys = folder.group_keys()
+    kept: set[int] = set()
+    for label in folder.labels:
+        by_group: dict[str, list[int]] = {}
+        for i, photo in enumerate(folder.photos):
+            if photo.label == label:
+                by_group.setdefault(keys[i], []).append(i)
+        order = sorted(by_group)
+        rng.shuffle(order)
+        taken = 0
+        for group in order:
+            if taken >= limit:
+                break
+            kept.update(by_group[group])
+            taken += len(by_group[group])
+    photos = [p for i, p in enumerate(folder.photos) if i in kept]
+    return replace(folder, photos=photos)

@@ -20,6 +20,7 @@ from hortus.vision.artifacts import (
 )
 from hortus.vision.heads import softmax
 from hortus.vision.media import reference_media_path
+from hortus.vision.openset import rejects
 from hortus.vision.test_time_crops import TEST_VIEWS, VIEWS, view_pixels
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ __all__ = [
     "ProjectModel",
     "ReferencePhoto",
     "VisionEngine",
+    "rejects",
     "reference_media_path",
 ]
 
@@ -63,14 +65,25 @@ class ReferencePhoto:
     organ: str | None
 
 
+REJECT_ROLE = "reject"  # classes.csv ``role`` of a class that means "none of the others"
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """Calibrated probabilities ``[n, C]``, open-set scores ``[n]`` and the rejection verdict."""
+    """Calibrated probabilities ``[n, C]`` of the answerable classes, open-set scores ``[n]``,
+    the probability ``[n]`` of the project's reject classes, and the rejection verdict.
+
+    A photo is rejected when its open-set score is under the threshold, or when the reject
+    classes (e.g. DeepWeeds' ``negative`` scenes) are more probable than the project's
+    ``reject_threshold`` (:func:`~hortus.vision.openset.rejects`).
+    """
 
     probabilities: np.ndarray
     known_scores: np.ndarray
     threshold: float
     rejected: np.ndarray
+    reject_probability: np.ndarray | None = None
+    reject_threshold: float = 0.5
 
 
 class ProjectModel:
@@ -85,10 +98,17 @@ class ProjectModel:
         self.recipe = dict(artifacts.recipe)
         self.path = artifacts.path
         self.backbone_sha256 = str(artifacts.backbone.get("sha256", ""))
+        self._all_labels = [c.label for c in artifacts.classes]
+        # Reject classes (``role=reject`` in classes.csv) are trained like the others but never
+        # answered: ``classes`` and the probabilities hold the answerable ones only.
+        self._kept = [i for i, c in enumerate(artifacts.classes)
+                      if c.extra.get("role", "").strip().lower() != REJECT_ROLE]
+        self._reject = [i for i in range(len(artifacts.classes)) if i not in self._kept]
         self.classes = [
-            ClassInfo(index=i, label=c.label, name=c.name, extra=dict(c.extra))
-            for i, c in enumerate(artifacts.classes)
+            ClassInfo(index=j, label=c.label, name=c.name, extra=dict(c.extra))
+            for j, c in enumerate(artifacts.classes[i] for i in self._kept)
         ]
+        self.reject_labels = [self._all_labels[i] for i in self._reject]
         self._head = artifacts.head
         self._rule = artifacts.rule
         self._index = artifacts.index
@@ -106,7 +126,14 @@ class ProjectModel:
             self._index.similarities(features) if len(self._index) else np.zeros((len(features), 1))
         )
         scores = self._rule.scores(similarities, probabilities).astype(np.float32)
-        return Prediction(probabilities, scores, self._rule.threshold, self._rule.rejected(scores))
+        if not self._reject:
+            return Prediction(probabilities, scores, self._rule.threshold,
+                              self._rule.rejected(scores))
+        reject = probabilities[:, self._reject].sum(axis=1).astype(np.float32)
+        rule = self._rule
+        return Prediction(probabilities[:, self._kept], scores, rule.threshold,
+                          rejects(scores, rule.threshold, reject, rule.reject_threshold), reject,
+                          rule.reject_threshold)
 
     def similar_references(
         self, embedding: np.ndarray, class_index: int, k: int = 3
@@ -116,7 +143,7 @@ class ProjectModel:
         return [
             ReferencePhoto(
                 sha256=r.sha256,
-                label=self.classes[r.label_index].label,
+                label=self._all_labels[r.label_index],
                 similarity=r.similarity,
                 author=r.author,
                 licence=r.licence,
@@ -124,7 +151,7 @@ class ProjectModel:
                 date=r.date,
                 organ=r.organ,
             )
-            for r in self._index.nearest(feature, class_index, k)
+            for r in self._index.nearest(feature, self._kept[class_index], k)
         ]
 
 

@@ -37,6 +37,8 @@ class OpenSetRule:
     k: int = 3
     msp_weight: float = 0.0
     threshold: float = float("-inf")
+    # Projects with reject classes: refuse when those are more probable than this.
+    reject_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.method not in SCORE_METHODS:
@@ -58,7 +60,13 @@ class OpenSetRule:
 
     def with_threshold(self, threshold: float) -> OpenSetRule:
         """A copy with another threshold."""
-        return OpenSetRule(self.method, self.k, self.msp_weight, float(threshold))
+        return OpenSetRule(self.method, self.k, self.msp_weight, float(threshold),
+                           self.reject_threshold)
+
+    def with_reject_threshold(self, reject_threshold: float) -> OpenSetRule:
+        """A copy with another reject-class threshold."""
+        return OpenSetRule(self.method, self.k, self.msp_weight, self.threshold,
+                           float(reject_threshold))
 
     def to_json(self) -> dict[str, float | int | str]:
         """Plain JSON form (stored in the model manifest)."""
@@ -67,13 +75,15 @@ class OpenSetRule:
             "k": self.k,
             "msp_weight": self.msp_weight,
             "threshold": self.threshold,
+            "reject_threshold": self.reject_threshold,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> OpenSetRule:
         """Inverse of :meth:`to_json`."""
         return cls(
-            str(data["method"]), int(data["k"]), float(data["msp_weight"]), float(data["threshold"])
+            str(data["method"]), int(data["k"]), float(data["msp_weight"]),
+            float(data["threshold"]), float(data.get("reject_threshold", 0.5)),
         )
 
 
@@ -90,6 +100,17 @@ def choose_threshold(known_scores: np.ndarray, keep: float = 0.95) -> float:
         raise ValueError("keep must be in (0, 1]")
     accepted = int(np.ceil(keep * scores.size - 1e-9))
     return float(scores[scores.size - accepted])
+
+
+def rejects(known_score, threshold: float, reject_probability=0.0,
+            reject_threshold: float = 0.5) -> np.ndarray:
+    """The rejection rule, for one photo or fused photos (scalars or arrays): the known-score
+    is under the threshold, or the probability of the project's reject classes (photos of
+    none of its classes, such as DeepWeeds' ``negative`` scenes) is over ``reject_threshold``
+    (chosen in training so that the two rules together keep ``keep`` of the held-out photos
+    of the answerable classes)."""
+    return ((np.asarray(known_score) < threshold)
+            | (np.asarray(reject_probability) > reject_threshold))
 
 
 def auroc(known_scores: np.ndarray, unknown_scores: np.ndarray) -> float:

@@ -6,7 +6,8 @@ Everything here works on arrays ``embeddings[N, V, D]`` (N photos, V views named
 
 Recipe (the same for ``train`` and for every fold of ``eval --cv``):
 
-1. Stratified hold-out split of the photos (``holdout``, per class, seeded).
+1. Stratified hold-out split of the photos (``holdout``, per class, seeded); with photo
+   groups (one leaf, one scene: ``groups.csv``), a whole group falls on one side.
 2. Fit the head on the training photos' ``train_views`` (each view an extra row), for each
    C of ``c_grid``; keep the best on the held-out photos (top-1, then calibrated NLL).
 3. On the held-out photos (embeddings averaged over ``test_views``, as at inference):
@@ -33,7 +34,7 @@ from hortus.vision.heads import (
     transform_features,
 )
 from hortus.vision.index import ReferenceIndex
-from hortus.vision.openset import OpenSetRule, choose_threshold
+from hortus.vision.openset import OpenSetRule, choose_threshold, rejects
 from hortus.vision.test_time_crops import TEST_VIEWS, TRAIN_VIEWS
 
 ProgressFn = Callable[[str, int, int], None]
@@ -130,8 +131,51 @@ def stratified_holdout(
     return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))
 
 
-def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
-    """Test indices of ``folds`` stratified folds (each class dealt round-robin, seeded)."""
+def _grouped_assignment(labels: np.ndarray, groups: Sequence[str] | np.ndarray, folds: int,
+                        seed: int) -> np.ndarray:
+    """Fold of every photo from scikit-learn's ``StratifiedGroupKFold`` (shuffled, seeded):
+    class proportions kept as far as whole groups allow, no group in two folds."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)[1]
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    assignment = np.empty(len(labels), dtype=np.int64)
+    for f, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, codes)):
+        assignment[test] = f
+    return assignment
+
+
+def grouped_holdout(labels: np.ndarray, groups: Sequence[str] | np.ndarray, fraction: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, held_out)`` with about ``fraction`` of the photos held out and no
+    group on both sides (one fold of ``round(1 / fraction)`` grouped stratified folds)."""
+    labels = np.asarray(labels)
+    keys = np.asarray(groups, dtype=object).astype(str)
+    folds = max(2, int(round(1.0 / fraction)))
+    fewest = min(len(np.unique(keys[labels == c])) for c in np.unique(labels))
+    if fewest >= folds:
+        held_mask = _grouped_assignment(labels, keys, folds, seed) == 0
+    else:  # too few groups for the folds: hold out whole groups per class, one at least kept
+        rng = np.random.default_rng(seed)
+        held_mask = np.zeros(len(labels), dtype=bool)
+        for c in np.unique(labels):
+            rows = np.flatnonzero(labels == c)
+            order = rng.permutation(np.unique(keys[rows]))
+            target = fraction * len(rows)
+            for group in order[:-1]:
+                if held_mask[rows].sum() >= target:
+                    break
+                held_mask[rows[keys[rows] == group]] = True
+    return np.flatnonzero(~held_mask), np.flatnonzero(held_mask)
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int,
+                     groups: Sequence[str] | np.ndarray | None = None) -> list[np.ndarray]:
+    """Test indices of ``folds`` stratified folds (each class dealt round-robin, seeded);
+    with ``groups``, grouped stratified folds (:func:`_grouped_assignment`)."""
+    if groups is not None:
+        assignment = _grouped_assignment(np.asarray(labels), groups, folds, seed)
+        return [np.flatnonzero(assignment == f) for f in range(folds)]
     rng = np.random.default_rng(seed)
     assignment = np.empty(len(labels), dtype=np.int64)
     offset = 0
@@ -209,6 +253,49 @@ def _select_c(embeddings, labels, train, held, features, view_names, num_classes
     return best[0], best[1], scores
 
 
+def _reject_probability(probs: np.ndarray, reject: Sequence[int]) -> np.ndarray:
+    return probs[:, list(reject)].sum(axis=1) if len(reject) else np.zeros(len(probs))
+
+
+KNN_KEEP_WITH_REJECT = 0.99  # with reject classes, the knn rule only drops outliers
+
+
+def _thresholds(rule: OpenSetRule, scores: np.ndarray, probs: np.ndarray, labels: np.ndarray,
+                reject: Sequence[int], keep: float) -> OpenSetRule:
+    """The rule's thresholds from held-out photos: ``keep`` of them accepted.
+
+    With reject classes, the knn threshold keeps :data:`KNN_KEEP_WITH_REJECT` of the
+    answerable photos, and the reject-class threshold is the lowest that still accepts
+    ``keep`` of them with both rules: it refuses as many reject-class photos as that allows.
+    """
+    if not len(reject):
+        return rule.with_threshold(choose_threshold(scores, keep))
+    answerable = ~np.isin(labels, list(reject))
+    if not answerable.any():
+        return rule
+    rule = rule.with_threshold(choose_threshold(scores[answerable], KNN_KEEP_WITH_REJECT))
+    passed = np.sort(_reject_probability(probs, reject)[answerable & (scores >= rule.threshold)])
+    wanted = int(np.ceil(keep * answerable.sum() - 1e-9))
+    if wanted > passed.size or wanted == 0:
+        return rule.with_reject_threshold(1.0)
+    return rule.with_reject_threshold(float(passed[wanted - 1]))
+
+
+def _openset_metrics(scores: np.ndarray, probs: np.ndarray, labels: np.ndarray,
+                     reject: Sequence[int], rule: OpenSetRule) -> dict:
+    """``openset_keep``: share of photos accepted; with reject classes, the share of the
+    answerable photos accepted and of the reject-class photos refused."""
+    accepted = ~rejects(scores, rule.threshold, _reject_probability(probs, reject),
+                        rule.reject_threshold)
+    if not len(reject):
+        return {"openset_keep": float(accepted.mean())}
+    answerable = ~np.isin(labels, list(reject))
+    out = {"openset_keep": float(accepted[answerable].mean()) if answerable.any() else 0.0}
+    if (~answerable).any():
+        out["reject_refused"] = float((~accepted[~answerable]).mean())
+    return out
+
+
 def fit_project(
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -217,14 +304,24 @@ def fit_project(
     recipe: Recipe,
     *,
     seed: int = 0,
+    groups: Sequence[str] | np.ndarray | None = None,
+    reject: Sequence[int] = (),
     progress: ProgressFn = _no_progress,
 ) -> FittedModel:
-    """Run the recipe (see the module docstring) on ``embeddings[N, V, D]``."""
+    """Run the recipe (see the module docstring) on ``embeddings[N, V, D]``; ``groups`` (one
+    key per photo) keeps each group on one side of the hold-out split.
+
+    ``reject`` lists reject classes (photos of none of the others, never answered): a photo
+    is also refused when they are too probable (:func:`_thresholds`), the two rules together
+    accepting ``keep`` of the held-out photos of the answerable classes."""
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = len(class_labels)
     steps = 3 if recipe.refit_all else 2
     progress("fitting", 0, steps)
-    train, held = stratified_holdout(labels, recipe.holdout, seed)
+    if groups is not None:
+        train, held = grouped_holdout(labels, groups, recipe.holdout, seed)
+    else:
+        train, held = stratified_holdout(labels, recipe.holdout, seed)
     test_x = inference_embeddings(embeddings, view_names, recipe)
     features = transform_features(test_x, recipe.power)
     recipe, head, c_scores = _select_c(
@@ -244,8 +341,8 @@ def fit_project(
             features[ref_rows], labels[ref_rows], [""] * len(ref_rows)
         )
         scores = rule.scores(split_index.similarities(features[held]), probs)
-        rule = rule.with_threshold(choose_threshold(scores, recipe.keep))
-        metrics["openset_keep"] = float((scores >= rule.threshold).mean())
+        rule = _thresholds(rule, scores, probs, labels[held], reject, recipe.keep)
+        metrics.update(_openset_metrics(scores, probs, labels[held], reject, rule))
     progress("fitting", 2, steps)
     if recipe.refit_all or not held.size:
         everything = np.arange(len(labels))
@@ -266,18 +363,23 @@ def cross_validate(
     *,
     folds: int = 5,
     seed: int = 0,
+    groups: Sequence[str] | np.ndarray | None = None,
+    reject: Sequence[int] = (),
     progress: ProgressFn = _no_progress,
 ) -> dict:
     """Stratified k-fold CV, fitting with :func:`fit_project` inside each fold.
 
-    All views of a photo stay in that photo's fold. Returns ``{"folds": [...], "summary":
-    {metric: {mean, std}}, ...}`` with the mean metrics also at the top level.
+    All views of a photo stay in that photo's fold; with ``groups`` (one key per photo) all
+    photos of a group do too, and the hold-out split inside each fold is grouped as well.
+    Returns ``{"folds": [...], "summary": {metric: {mean, std}}, ...}`` with the mean
+    metrics also at the top level.
     """
     labels = np.asarray(labels, dtype=np.int64)
     test_x = inference_embeddings(embeddings, view_names, recipe)
     results = []
     progress("cross-validation", 0, folds)
-    for f, test_rows in enumerate(stratified_folds(labels, folds, seed)):
+    group_keys = None if groups is None else np.asarray(groups, dtype=object).astype(str)
+    for f, test_rows in enumerate(stratified_folds(labels, folds, seed, group_keys)):
         train_rows = np.setdiff1d(np.arange(len(labels)), test_rows)
         fitted = fit_project(
             embeddings[train_rows],
@@ -286,6 +388,8 @@ def cross_validate(
             class_labels,
             recipe,
             seed=seed + f,
+            groups=None if group_keys is None else group_keys[train_rows],
+            reject=reject,
         )
         probs = fitted.head.probabilities(test_x[test_rows])
         metrics = classification_metrics(probs, labels[test_rows], class_labels)
@@ -297,17 +401,20 @@ def cross_validate(
         scores = fitted.rule.scores(
             index.similarities(fitted.head.features(test_x[test_rows])), probs
         )
-        metrics["openset_keep"] = float((scores >= fitted.rule.threshold).mean())
+        metrics.update(_openset_metrics(scores, probs, labels[test_rows], reject, fitted.rule))
         metrics["temperature"] = fitted.head.temperature
         metrics["c"] = fitted.holdout_metrics.get("c")
         results.append(metrics)
         progress("cross-validation", f + 1, folds)
     summary = summarise_folds(
-        results, ("top1", "top5", "macro_top1", "average_k", "nll", "ece", "openset_keep")
+        results,
+        ("top1", "top5", "macro_top1", "average_k", "nll", "ece", "openset_keep",
+         "reject_refused"),
     )
     out = {key: value["mean"] for key, value in summary.items()}
     out.update(
-        {"n": int(len(labels)), "folds": results, "summary": summary, "recipe": recipe.to_json()}
+        {"n": int(len(labels)), "grouped": groups is not None, "folds": results,
+         "summary": summary, "recipe": recipe.to_json()}
     )
     per_class: dict[str, dict] = {}
     for label in class_labels:

@@ -61,6 +61,21 @@ def _embed(
     return embedded, labels
 
 
+def _groups(embedded: EmbeddedPhotos) -> list[str] | None:
+    """Split groups of the embedded photos (``groups.csv``), or None when the folder has none."""
+    if all(p.group is None for p in embedded.photos):
+        return None
+    return [p.group if p.group is not None else f"photo:{p.path}" for p in embedded.photos]
+
+
+def _reject(folder: PhotoFolder) -> list[int]:
+    """Indices of the folder's reject classes (``role=reject`` in classes.csv)."""
+    from hortus.vision.engine import REJECT_ROLE
+
+    return [i for i, c in enumerate(folder.classes)
+            if c.extra.get("role", "").strip().lower() == REJECT_ROLE]
+
+
 def train_folder(
     folder: PhotoFolder,
     *,
@@ -90,6 +105,8 @@ def train_folder(
         folder.labels,
         recipe,
         seed=seed,
+        groups=_groups(embedded),
+        reject=_reject(folder),
         progress=progress,
     )
     rows = fitted.index_rows
@@ -107,7 +124,7 @@ def train_folder(
         **fitted.holdout_metrics,
         "photos": len(embedded.photos),
         "skipped": len(embedded.skipped),
-        "evaluated_on": "held-out split",
+        "evaluated_on": "held-out split" + (" (grouped)" if _groups(embedded) else ""),
     }
     artifacts = ProjectArtifacts(
         name=name,
@@ -192,7 +209,8 @@ def cross_validate_folder(
     seed: int = 0,
     progress: ProgressFn = _quiet,
 ) -> dict:
-    """Stratified k-fold CV of ``recipe`` on one folder (embeddings cached across runs)."""
+    """Stratified k-fold CV of ``recipe`` on one folder (embeddings cached across runs),
+    grouped by the folder's ``groups.csv`` when it has one."""
     embedded, labels = _embed(folder, backbone, cache_dir, recipe.views, progress)
     result = cross_validate(
         embedded.embeddings,
@@ -202,6 +220,8 @@ def cross_validate_folder(
         recipe,
         folds=folds,
         seed=seed,
+        groups=_groups(embedded),
+        reject=_reject(folder),
         progress=progress,
     )
     result["skipped"] = len(embedded.skipped)
