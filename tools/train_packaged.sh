@@ -9,7 +9,7 @@
 # src/hortus/vision/packaged/projects/ to ship them). Embeddings are cached, so a second run
 # only refits. About 45 minutes on 2 cores the first time.
 #
-# Usage: tools/train_packaged.sh [cv|train|all]   (default all)
+# Usage: tools/train_packaged.sh [train|package|cv|all]   (default all: train, package, cv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PHOTOS=${PHOTOS:-$HOME/hortus-photos}
@@ -20,7 +20,9 @@ HORTUS=.venv/bin/hortus
 CLASSES=src/hortus/vision/packaged/classes
 FIGURES=docs/figures/cv
 VIEWS=center,hflip,zoom,zoom_hflip  # the inference views; the eight-view default costs 2x
-CROPS="apple blackgram blueberry cherry chilli citrus coffee corn grape pepper potato raspberry strawberry tomato"
+# blueberry and raspberry: PlantVillage has healthy leaves only, so the recogniser knows them
+# but no problem model can be trained (a diagnosis needs two classes).
+CROPS="apple blackgram cherry chilli citrus coffee corn grape pepper potato strawberry tomato"
 what=${1:-all}
 
 .venv/bin/python tools/training_folders.py --photos "$PHOTOS" --shared "$SHARED" --out "$BUILD/folders"
@@ -53,4 +55,16 @@ if [ "$what" = cv ] || [ "$what" = all ]; then
   echo "== cv crops (the crop recogniser, other as a reject class)"
   $HORTUS eval "$BUILD/folders/crops" --cv 5 --train-views "$VIEWS" --threads 2 \
     --max-per-class 800 --json "$FIGURES/crops.json"
+fi
+
+if [ "$what" = package ] || [ "$what" = all ]; then
+  # Copy each trained project's active version into the package (older versions left out).
+  for dir in "$HORTUS_DATA_DIR"/models/projects/*/; do
+    name=$(basename "$dir")
+    version=$(cat "$dir/ACTIVE")
+    dest=src/hortus/vision/packaged/projects/$name
+    rm -rf "$dest" && mkdir -p "$dest"
+    cp -r "$dir/$version" "$dest/" && cp "$dir/ACTIVE" "$dest/ACTIVE"
+    echo "packaged $name $version"
+  done
 fi

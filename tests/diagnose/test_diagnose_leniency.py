@@ -99,16 +99,25 @@ def test_a_bean_leaf_is_still_a_bean(diag_server, diag_key, shared_data):
     assert answer["image_analysis"][0]["peat_id"] == 100026
 
 
-def test_a_bean_leaf_below_the_open_set_threshold_needs_its_crop_named(diag_server, diag_key,
-                                                                         shared_data):
-    """The open-set rule lets 95% of bean photos through: the rest are diagnosed when the
-    client says they are beans, and flagged as not recognised."""
+def test_a_bean_leaf_the_bean_model_finds_unusual_is_recognised_by_the_crop_recogniser(
+        diag_server, diag_key, diag_models_dir, shared_data):
+    """The bean model's own open-set rule lets 95% of bean photos through. Without a crop
+    recogniser (an install that removed it) the rest are not recognised, and are diagnosed only
+    when the client names the crop; the packaged recogniser, trained on every crop's photos,
+    recognises this one and the bean model diagnoses it."""
+    from hortus.diagnose.recognition import diagnose_photo
+    from hortus.vision.engine import VisionEngine
+
     photo = borderline_bean(shared_data).read_bytes()
-    alone = analyse(diag_server.url, diag_key, photo).json()
-    assert (alone["plant_net"], alone["image_analysis"], alone["recognized"]) == ([], [], "False")
-    named = analyse(diag_server.url, diag_key, photo, headers={"crop": "PHSVX"}).json()
-    assert named["image_analysis"][0]["peat_id"] == EXPECTED["bean_rust"]["peat_id"]
-    assert (named["plant_net"], named["recognized"]) == ([], "False")
+    alone_engine = VisionEngine.load(diag_models_dir, extra_project_dirs=())  # bean model only
+    alone = diagnose_photo(alone_engine, photo, project=None)
+    assert alone.chosen is None and not any(c.recognized for c in alone.crops)
+    named = diagnose_photo(alone_engine, photo, project="bean")
+    assert named.classes[0].label == "bean_rust" and named.recognized is False
+
+    answer = analyse(diag_server.url, diag_key, photo).json()
+    assert answer["plant_net"][0]["name"] == "BEAN" and answer["recognized"] == "True"
+    assert answer["image_analysis"][0]["peat_id"] == EXPECTED["bean_rust"]["peat_id"]
 
 
 def _gif() -> bytes:

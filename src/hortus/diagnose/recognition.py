@@ -143,19 +143,28 @@ def _with_recogniser(engine: VisionEngine, recogniser: ProjectModel, image, outp
                      objects: list[tuple[str, float]], *, project: str | None,
                      diagnose: bool) -> PhotoDiagnosis:
     """:func:`diagnose_photo` when a crop recogniser is loaded: it ranks the crops, and only
-    the chosen crop's model runs."""
+    the chosen crop's model runs. A recognised crop without a model is listed, and nothing
+    diagnoses."""
     models = {m.name: m for m in engine.projects("diagnose")}
     prediction = recogniser.predict(output.embeddings)
     refused = bool(prediction.rejected[0])
     probabilities = prediction.probabilities[0]
     best = int(np.argmax(probabilities)) if len(probabilities) else -1
+
+    def crop_model(info) -> CropModel:
+        # A crop the recogniser knows but no model diagnoses (PlantVillage has only healthy
+        # blueberry and raspberry leaves) is named by the recogniser itself.
+        model = models.get(info.label)
+        if model is None:
+            return CropModel(project=info.label, version=str(recogniser.version),
+                             crop=info.name or None)
+        return CropModel(project=info.label, version=str(model.version), crop=crop_of(model))
+
     crops = sorted(
-        (CropScore(model=CropModel(project=info.label, version=str(models[info.label].version),
-                                   crop=crop_of(models[info.label])),
-                   score=float(probabilities[info.index]),
+        (CropScore(model=crop_model(info), score=float(probabilities[info.index]),
                    recognized=not refused and (info.index == best
                                                or probabilities[info.index] >= RECOGNISED_MIN))
-         for info in recogniser.classes if info.label in models),
+         for info in recogniser.classes),
         key=lambda c: (c.recognized, c.score), reverse=True)
     chosen: CropScore | None = None
     if diagnose and project is not None:
@@ -164,7 +173,7 @@ def _with_recogniser(engine: VisionEngine, recogniser: ProjectModel, image, outp
             model = models[project]
             chosen = CropScore(CropModel(project, str(model.version), crop_of(model)), 0.0,
                                not bool(model.predict(output.embeddings).rejected[0]))
-    elif diagnose and crops and crops[0].recognized:
+    elif diagnose and crops and crops[0].recognized and crops[0].model.project in models:
         chosen = crops[0]
     classes: list[ClassScore] = []
     if chosen is not None:

@@ -266,7 +266,8 @@ def _thresholds(rule: OpenSetRule, scores: np.ndarray, probs: np.ndarray, labels
 
     With reject classes, the knn threshold keeps :data:`KNN_KEEP_WITH_REJECT` of the
     answerable photos, and the reject-class threshold is the lowest that still accepts
-    ``keep`` of them with both rules: it refuses as many reject-class photos as that allows.
+    ``keep`` of them with both rules (it refuses as many reject-class photos as that allows),
+    raised towards 0.5 while it refuses the same held-out reject-class photos.
     """
     if not len(reject):
         return rule.with_threshold(choose_threshold(scores, keep))
@@ -274,11 +275,18 @@ def _thresholds(rule: OpenSetRule, scores: np.ndarray, probs: np.ndarray, labels
     if not answerable.any():
         return rule
     rule = rule.with_threshold(choose_threshold(scores[answerable], KNN_KEEP_WITH_REJECT))
-    passed = np.sort(_reject_probability(probs, reject)[answerable & (scores >= rule.threshold)])
+    probability = _reject_probability(probs, reject)
+    passed = np.sort(probability[answerable & (scores >= rule.threshold)])
     wanted = int(np.ceil(keep * answerable.sum() - 1e-9))
     if wanted > passed.size or wanted == 0:
         return rule.with_reject_threshold(1.0)
-    return rule.with_reject_threshold(float(passed[wanted - 1]))
+    lowest = float(passed[wanted - 1])
+    # Where the classes separate well, the lowest threshold sits at noise level (1e-7) and
+    # spends the loss budget on nothing: raise it as far as it refuses the same held-out
+    # reject-class photos, up to 0.5.
+    refused = probability[~answerable][probability[~answerable] > lowest]
+    ceiling = float(np.nextafter(refused.min(), 0.0)) if refused.size else 0.5
+    return rule.with_reject_threshold(max(lowest, min(0.5, ceiling)))
 
 
 def _openset_metrics(scores: np.ndarray, probs: np.ndarray, labels: np.ndarray,
