@@ -121,3 +121,41 @@ def chunked_request(client: TestClient, method: str, path: str, headers: dict[st
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     answer_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
     return start["status"], answer_headers, body, pulled
+
+
+Answers = dict[str, list[tuple[float, Any]]]
+
+
+def flood(engine: Any, send: Callable[[str, bytes], Any], flood_photo: bytes,
+          other_photo: bytes, count: int = 8) -> tuple[Counter[str], Answers]:
+    """``count`` concurrent requests of ``flood_photo`` from one account, then (while they
+    run) one of ``other_photo`` from another, watching the engine's jobs by photo.
+
+    ``send(who, photo)`` posts one photo as ``who`` ("flood" or "other") and returns the
+    response. Returns the peak number of jobs each ran at once, and every response with the
+    time it came back.
+    """
+    import numpy as np
+
+    flood_pixels = engine.decode(flood_photo).rgb
+    watch = JobWatch(engine, who_bytes=lambda d: "flood" if d == flood_photo else "other",
+                     who_image=lambda im: ("flood" if np.array_equal(im.rgb, flood_pixels)
+                                           else "other"), decode_delay=0.3)
+    answers: Answers = {"flood": [], "other": []}
+
+    def one(who: str, photo: bytes) -> None:
+        response = send(who, photo)
+        answers[who].append((time.monotonic(), response))
+
+    try:
+        threads = [threading.Thread(target=one, args=("flood", flood_photo))
+                   for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        one("other", other_photo)
+        for thread in threads:
+            thread.join()
+    finally:
+        watch.close()
+    return watch.peak, answers

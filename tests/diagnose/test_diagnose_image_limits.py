@@ -13,10 +13,8 @@ can make the server do.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
-import numpy as np
 import pytest
 import requests
 from diagnose_support import unseen_photos, used_units
@@ -25,7 +23,7 @@ from tests.conftest import LiveServer, make_key
 
 from hortus.app import create_app
 from hortus.config import Settings
-from image_work_support import JobWatch, chunked_request, huge_png
+from image_work_support import JobWatch, chunked_request, flood, huge_png
 
 CAP = 1024 * 1024
 CHUNK = 64 * 1024
@@ -101,32 +99,16 @@ def test_one_account_runs_at_most_its_share_of_image_jobs(diag_settings: Setting
     flood_photo, other_photo = (p.read_bytes() for p in unseen_photos(shared_data, "healthy", 2))
     app = create_app(limited)
     with LiveServer(app) as server:
-        engine = app.state.inference.engine
-        flood_pixels = engine.decode(flood_photo).rgb
-        watch = JobWatch(engine, who_bytes=lambda d: "flood" if d == flood_photo else "other",
-                         who_image=lambda im: ("flood" if np.array_equal(im.rgb, flood_pixels)
-                                               else "other"), decode_delay=0.3)
-        answers: dict[str, list[tuple[float, requests.Response]]] = {"flood": [], "other": []}
+        keys = {"flood": flood_key, "other": other_key}
 
-        def send(who: str, key, photo: bytes) -> None:
-            response = requests.post(f"{server.url}/v1/image_analysis",
-                                     headers={"Api-Key": key.api_key},
-                                     files={"picture": ("leaf.jpg", photo)}, timeout=120)
-            answers[who].append((time.monotonic(), response))
+        def send(who: str, photo: bytes) -> requests.Response:
+            return requests.post(f"{server.url}/v1/image_analysis",
+                                 headers={"Api-Key": keys[who].api_key},
+                                 files={"picture": ("leaf.jpg", photo)}, timeout=120)
 
-        try:
-            flood = [threading.Thread(target=send, args=("flood", flood_key, flood_photo))
-                     for _ in range(8)]
-            for thread in flood:
-                thread.start()
-            time.sleep(0.3)
-            send("other", other_key, other_photo)
-            for thread in flood:
-                thread.join()
-        finally:
-            watch.close()
+        peak, answers = flood(app.state.inference.engine, send, flood_photo, other_photo)
     statuses = sorted(r.status_code for _, r in answers["flood"])
-    assert watch.peak["flood"] == 1, f"{watch.peak['flood']} of its jobs ran at once"
+    assert peak["flood"] == 1, f"{peak['flood']} of its jobs ran at once"
     assert 200 in statuses and 429 in statuses, statuses
     refused = next(r for _, r in answers["flood"] if r.status_code == 429)
     assert refused.json() == {"message": refused.json()["message"], "code": 429}
