@@ -18,7 +18,8 @@ fresh Hortus (SQLite, packaged models, in-process ASGI app) as a client would se
 * ``no crop``: held-out Oxford-17 / flowers5 photos and DeepWeeds scenes sent to
   ``/v1/image_analysis``: the share answered with an empty ``plant_net`` (no diagnosis).
 
-Prints a table to stderr and writes JSON (per set and per class) to ``--out`` or stdout.
+Prints a summary to stderr and writes JSON (per set and per class) to ``--out`` or stdout;
+``--parts identify`` reruns one part and keeps the others from an existing ``--out``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--per-class", type=int, default=40)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--parts", default="identify,diagnose,no_crop",
+                        help="which parts to run; the others are kept from an existing --out")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     if not args.holdout.is_dir():
         log(f"no hold-out folders at {args.holdout}: run tools/training_folders.py first")
         sys.exit(2)
@@ -94,6 +98,8 @@ def main() -> None:
                 for name, path in find_active_projects([PACKAGED_PROJECTS_DIR]).items()}
     weed_names = {c.label: c.name for c in projects["weeds"].classes}
     results: dict = {"identify": {}, "diagnose": {}, "no_crop": {}}
+    if args.out and args.out.is_file() and parts != {"identify", "diagnose", "no_crop"}:
+        results.update(json.loads(args.out.read_text(encoding="utf-8")))
 
     with TestClient(create_app(settings)) as client:
         class_names: dict[str, dict[str, str]] = {
@@ -114,7 +120,7 @@ def main() -> None:
                                files={"picture": (path.name, path.read_bytes(), "image/jpeg")})
 
         weeds_dir = args.holdout / "deepweeds"
-        for project in ("all", "weeds"):
+        for project in ("all", "weeds") if "identify" in parts else ():
             tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             for label, path in photos(weeds_dir, args.per_class):
                 answer = identify(project, path)
@@ -132,7 +138,7 @@ def main() -> None:
                 f"{_share(tally, 'lost', exclude='negative')} lost, "
                 f"negative refused {_share({'negative': tally['negative']}, 'right')}")
 
-        for set_name in CROP_SETS:
+        for set_name in CROP_SETS if "diagnose" in parts else ():
             tally = defaultdict(lambda: defaultdict(int))
             folder = args.holdout / set_name
             if not folder.is_dir():
@@ -165,19 +171,21 @@ def main() -> None:
             log(f"image_analysis {set_name}: crop {_share(tally, 'crop')}, "
                 f"right {_share(tally, 'right')}")
 
-        others = [("deepweeds", lbl, p) for lbl, p in photos(weeds_dir, args.per_class)]
+        others = [("deepweeds", lbl, p) for lbl, p in photos(weeds_dir, args.per_class)
+                  if "no_crop" in parts]
         for name in ("oxford17", "flowers5"):
             base = args.shared / name
-            if base.is_dir():
+            if base.is_dir() and "no_crop" in parts:
                 others += [(name, lbl, p) for lbl, p in photos(base, 4)]
         tally = defaultdict(lambda: defaultdict(int))
-        for set_name, _, path in others:
+        for set_name, _, path in others if "no_crop" in parts else ():
             row = tally[set_name]
             row["n"] += 1
             answer = analyse(path)
             if answer.status_code < 400 and not answer.json()["plant_net"]:
                 row["no_crop"] += 1
-        results["no_crop"] = {k: dict(v) for k, v in tally.items()}
+        if "no_crop" in parts:
+            results["no_crop"] = {k: dict(v) for k, v in tally.items()}
         log(f"no crop recognised: {json.dumps(results['no_crop'])}")
     results["note"] = ("oxford17 and flowers5 photos here are not all held out from the crop "
                        "recogniser's 'other' class (85% of them trained it)")

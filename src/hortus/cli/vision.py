@@ -147,6 +147,10 @@ def train(
     max_per_class: MaxPerClassOption = None,
     train_views: TrainViewsOption = None,
     groups: GroupsOption = True,
+    threshold_folds: Annotated[int, typer.Option(
+        help="With reject classes (classes.csv role=reject): choose the rejection thresholds "
+             "on out-of-fold predictions of every photo, K grouped folds (0: the hold-out).",
+    )] = 0,
 ) -> None:
     """Train a project on an image folder, write a new version and activate it."""
     from hortus.vision.dataset import DatasetError, PhotoCredit, merge_photo_folders
@@ -166,6 +170,10 @@ def train(
     except (DatasetError, OSError) as exc:
         _fail(str(exc))
     recipe = _recipe(head=head, c=c, train_views=train_views)
+    if threshold_folds:
+        from dataclasses import replace
+
+        recipe = replace(recipe, threshold_folds=threshold_folds)
     if max_references is not None:
         from dataclasses import replace
 

@@ -59,6 +59,9 @@ class Recipe:
     train_views: tuple[str, ...] = TRAIN_VIEWS
     test_views: tuple[str, ...] = TEST_VIEWS
     holdout: float = 0.2
+    # With reject classes: choose the rejection thresholds on out-of-fold predictions of every
+    # photo (this many grouped folds) instead of the hold-out split alone (0: hold-out).
+    threshold_folds: int = 0
     keep: float = 0.95
     openset_method: str = "knn"
     openset_k: int = 10
@@ -304,6 +307,28 @@ def _openset_metrics(scores: np.ndarray, probs: np.ndarray, labels: np.ndarray,
     return out
 
 
+def _out_of_fold(embeddings: np.ndarray, labels: np.ndarray,
+                 groups: Sequence[str] | np.ndarray | None, view_names: Sequence[str],
+                 num_classes: int, recipe: Recipe, seed: int, temperature: float,
+                 rule: OpenSetRule) -> tuple[np.ndarray, np.ndarray]:
+    """Known-scores and calibrated probabilities of every photo from a head and an index
+    that never saw its fold (grouped folds when there are groups): what unseen leaves and
+    scenes look like to the model, for choosing rejection thresholds."""
+    test_x = inference_embeddings(embeddings, view_names, recipe)
+    features = transform_features(test_x, recipe.power)
+    scores = np.empty(len(labels), dtype=np.float64)
+    probs = np.empty((len(labels), num_classes), dtype=np.float64)
+    for test in stratified_folds(labels, recipe.threshold_folds, seed, groups):
+        train = np.setdiff1d(np.arange(len(labels)), test)
+        head = fit_head(embeddings, labels, train, view_names, num_classes, recipe,
+                        seed).with_temperature(temperature)
+        probs[test] = head.probabilities(test_x[test])
+        refs = _cap_rows(labels, train, recipe.max_references_per_class, seed)
+        index = ReferenceIndex.build(features[refs], labels[refs], [""] * len(refs))
+        scores[test] = rule.scores(index.similarities(features[test]), probs[test])
+    return scores, probs
+
+
 def fit_project(
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -349,7 +374,13 @@ def fit_project(
             features[ref_rows], labels[ref_rows], [""] * len(ref_rows)
         )
         scores = rule.scores(split_index.similarities(features[held]), probs)
-        rule = _thresholds(rule, scores, probs, labels[held], reject, recipe.keep)
+        if len(reject) and recipe.threshold_folds >= 2:
+            oof_scores, oof_probs = _out_of_fold(embeddings, labels, groups, view_names,
+                                                 num_classes, recipe, seed, temperature, rule)
+            rule = _thresholds(rule, oof_scores, oof_probs, labels, reject, recipe.keep)
+            metrics["thresholds_from"] = f"{recipe.threshold_folds}-fold out-of-fold"
+        else:
+            rule = _thresholds(rule, scores, probs, labels[held], reject, recipe.keep)
         metrics.update(_openset_metrics(scores, probs, labels[held], reject, rule))
     progress("fitting", 2, steps)
     if recipe.refit_all or not held.size:
