@@ -2,24 +2,32 @@
 
 Databases are real: a SQLite file copied per test from a template that was migrated and seeded
 once per session, and — for tests that take ``any_settings`` — the same tests again on a real
-PostgreSQL server in a throwaway schema when one is reachable.
+PostgreSQL server when one is reachable, in a throwaway database copied (``CREATE DATABASE ...
+TEMPLATE``) from one that was migrated and seeded once per session, like the SQLite file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
+
+# Loaded now, in one thread: anyio loads its file API on first use, and a live server's threads
+# serving a page's static files at once would each import (and, under pytest, assertion-rewrite)
+# it together, which on CPython 3.11 can fail ("AST constructor recursion depth mismatch").
+from anyio import open_file  # noqa: F401
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError
 
 from hortus.accounts import service as accounts
 from hortus.accounts.keys import NewKey
@@ -86,22 +94,99 @@ def settings(tmp_path: Path, sqlite_template: Path, shared_models_dir: Path) -> 
     return _sqlite_settings(tmp_path, sqlite_template, shared_models_dir)
 
 
-@pytest.fixture
-def postgres_settings(tmp_path: Path, shared_models_dir: Path) -> Iterator[Settings]:
-    """Settings on a throwaway schema of the local PostgreSQL server (skips when none)."""
+# The schema holding Hortus's tables in each test database (named in the URL's search_path, so a
+# test can find it there).
+POSTGRES_SCHEMA = "hortus"
+
+
+def postgres_database_url(database: str, schema: str = POSTGRES_SCHEMA) -> str:
+    """The URL of one database of the test server, its search_path set to ``schema``."""
+    url = make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def _postgres_admin() -> Engine:
+    return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+
+def _create_postgres_database(name: str, template: str | None = None) -> None:
+    admin = _postgres_admin()
+    try:
+        with admin.connect() as connection:
+            copy = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    finally:
+        admin.dispose()
+
+
+def _drop_postgres_database(name: str) -> None:
+    admin = _postgres_admin()
+    try:
+        with admin.connect() as connection:  # FORCE: a server a test left running lets go
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """A PostgreSQL database migrated and seeded once (the SQLite template's twin); each test
+    gets a copy. None when the role may not create databases: then each test's schema is
+    migrated and seeded on its own (the same contents, slower)."""
     if not POSTGRES_AVAILABLE:
         pytest.skip("no PostgreSQL server reachable at " + POSTGRES_URL)
+    name = "hortus_template_" + uuid.uuid4().hex[:12]
+    try:
+        _create_postgres_database(name)
+    except DBAPIError:
+        yield None
+        return
+    try:
+        owner = create_engine(postgres_database_url(name).split("?")[0])
+        with owner.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{POSTGRES_SCHEMA}"'))
+        owner.dispose()
+        settings = Settings(data_dir=tmp_path_factory.mktemp("postgres-template"),
+                            database_url=postgres_database_url(name), environment="test")
+        prepare_database(settings, seed=True).dispose()  # no connection left: copies need none
+        yield name
+    finally:
+        _drop_postgres_database(name)
+
+
+@pytest.fixture
+def postgres_settings(tmp_path: Path, shared_models_dir: Path,
+                      postgres_template: str | None) -> Iterator[Settings]:
+    """Settings on a throwaway copy of the seeded PostgreSQL template (skips when no server)."""
+    data_dir = tmp_path / "data"
+    if postgres_template is None:
+        yield from _postgres_schema_settings(data_dir, shared_models_dir)
+        return
+    name = "hortus_test_" + uuid.uuid4().hex[:12]
+    _create_postgres_database(name, template=postgres_template)
+    try:
+        yield Settings(data_dir=data_dir, database_url=postgres_database_url(name),
+                       environment="test", models_dir=shared_models_dir, warm_up_engine=False)
+    finally:
+        _drop_postgres_database(name)
+
+
+def _postgres_schema_settings(data_dir: Path, models_dir: Path) -> Iterator[Settings]:
+    """Without CREATEDB: a throwaway schema of the configured database, migrated and seeded."""
     schema = "hortus_test_" + uuid.uuid4().hex[:12]
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    data_dir = tmp_path / "data"
-    yield Settings(data_dir=data_dir, database_url=url, environment="test",
-                   models_dir=shared_models_dir, warm_up_engine=False)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    settings = Settings(data_dir=data_dir, database_url=url, environment="test",
+                        models_dir=models_dir, warm_up_engine=False)
+    try:
+        prepare_database(settings, seed=True).dispose()
+        yield settings
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -186,3 +271,66 @@ class LiveServer:
 def live_server(settings: Settings) -> Iterator[LiveServer]:
     with LiveServer(settings) as server:
         yield server
+
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], None]) -> Path:
+    """The folder ``name``, filled by ``build`` once per test run. Under pytest-xdist every
+    worker has its own session fixtures; for an expensive one (a model trained for the session)
+    the workers share this folder instead: the first to ask builds it, the others wait for it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder = root / name
+    with (root / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+class _Room:
+    """Across pytest-xdist workers: a test marked ``alone`` (it times how fast a server answers
+    under attack) runs while no other test runs, so the other worker's CPU load (a model being
+    trained, say) does not pass for the server's slowness. Two ``flock``-ed files: every test
+    holds the room shared, a test alone holds it exclusively; one waiting to be alone holds the
+    gate meanwhile, so that the others' next tests queue behind it instead of starving it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.gate, self.room = ((folder / name).open("a") for name in ("gate.lock", "room.lock"))
+
+    def enter(self, alone: bool) -> None:
+        fcntl.flock(self.gate, fcntl.LOCK_EX)
+        fcntl.flock(self.room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(self.gate, fcntl.LOCK_UN)
+
+    def leave(self) -> None:
+        fcntl.flock(self.room, fcntl.LOCK_UN)
+        fcntl.flock(self.gate, fcntl.LOCK_UN)
+
+
+_ROOM: _Room | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _ROOM
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker, in <the run's folder>/popen-gwN
+        _ROOM = _Room(Path(config.option.basetemp).parent)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
+        None, object, object]:
+    """Set-up (fixtures of every scope, a trained model's too), call and tear-down in the room."""
+    if _ROOM is None:
+        return (yield)
+    _ROOM.enter(alone=item.get_closest_marker("alone") is not None)
+    try:
+        return (yield)
+    finally:
+        _ROOM.leave()

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect, text
 
 from hortus.config import Settings
 from hortus.db import Database
 from hortus.db.migrate import current_revision, head_revision, upgrade
 
 
+def _start_from_nothing(settings: Settings) -> None:
+    """Remove the test's seeded database: the SQLite file, or PostgreSQL's schema."""
+    settings.ensure_dirs()
+    (settings.data_dir / "hortus.db").unlink(missing_ok=True)
+    url = settings.sqlalchemy_url
+    if url.startswith("postgresql"):
+        schema = url.split("search_path%3D")[1]
+        admin = create_engine(url.split("?")[0])
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+
+
 def test_upgrade_downgrade_upgrade(any_settings: Settings) -> None:
-    any_settings.ensure_dirs()
-    (any_settings.data_dir / "hortus.db").unlink(missing_ok=True)  # start from nothing
+    _start_from_nothing(any_settings)
     database = Database(any_settings.sqlalchemy_url)
     try:
         assert current_revision(database.engine) is None

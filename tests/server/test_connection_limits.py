@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from serve_support import LatencyProbe, under_attack
+import pytest
+from serve_support import LatencyProbe, Served, under_attack
+
+pytestmark = pytest.mark.alone  # it times the server: see tests/conftest.py
 
 P99_LIMIT = 0.100
 MiB = 1024 * 1024
@@ -34,8 +40,19 @@ def _send_huge_header(port: int, size: int) -> tuple[int, bytes]:
             return sent, b""
 
 
-def test_a_huge_header_is_refused_early_and_others_stay_fast(serve) -> None:
-    served = serve(max_header_bytes=64 * 1024)
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Served]:
+    """One server for the attacks that leave it as it was: headers capped at 64 KiB, header,
+    body and keep-alive deadlines of 1 s."""
+    env = {"HORTUS_MAX_HEADER_BYTES": str(64 * 1024), "HORTUS_HEADER_TIMEOUT": "1",
+           "HORTUS_BODY_TIMEOUT": "1", "HORTUS_KEEP_ALIVE_TIMEOUT": "1"}
+    with Served(tmp_path_factory.mktemp("limits") / "data", template=sqlite_template,
+                env=env) as served:
+        yield served
+
+
+def test_a_huge_header_is_refused_early_and_others_stay_fast(guarded: Served) -> None:
+    served = guarded
     before = served.rss_kib("VmHWM")
     results, probe = under_attack(served.port, lambda: _send_huge_header(served.port, 32 * MiB))
     for sent, answer in results:
@@ -67,14 +84,15 @@ def _connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
-def test_slow_idle_and_stalled_connections_are_closed(serve) -> None:
-    served = serve(header_timeout=1, body_timeout=1, keep_alive_timeout=1)
-    port = served.port
-    # Opened, then silent: closed without an answer.
+def _silent(port: int) -> None:
+    """Opened, then silent: closed without an answer."""
     with _connect(port) as silent:
         waited, said = _closed_after(silent, 5)
         assert waited < 3 and said == b""
-    # Headers one line every 0.3 s (each read resets no clock): 408 at the header deadline.
+
+
+def _dripping_headers(port: int) -> None:
+    """Headers one line every 0.3 s (each read resets no clock): 408 at the header deadline."""
     with _connect(port) as slow:
         slow.sendall(b"GET /v2/_status HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
@@ -87,14 +105,20 @@ def test_slow_idle_and_stalled_connections_are_closed(serve) -> None:
         waited, said = _closed_after(slow, 5)
         assert time.monotonic() - started < 3
         assert said.startswith(b"HTTP/1.1 408") or said == b"", said[:100]
-    # A body that stops half-way: 408 once it has been silent for body_timeout.
+
+
+def _stalled_body(port: int) -> None:
+    """A body that stops half-way: 408 once it has been silent for body_timeout."""
     with _connect(port) as stalled:
         stalled.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
                         b"x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=a")
         waited, said = _closed_after(stalled, 5)
         assert waited < 3 and said.startswith(b"HTTP/1.1 408"), (waited, said[:100])
-    # Keep-alive: idle after an answer, or one byte of a next request and then silence.
-    for follow_up in (b"", b"G"):
+
+
+def _kept_alive(follow_up: bytes) -> Callable[[int], None]:
+    """Keep-alive: idle after an answer, or one byte of a next request and then silence."""
+    def check(port: int) -> None:
         with _connect(port) as kept:
             kept.sendall(b"GET /v2/_status HTTP/1.1\r\nHost: x\r\n\r\n")
             time.sleep(0.2)
@@ -102,6 +126,15 @@ def test_slow_idle_and_stalled_connections_are_closed(serve) -> None:
             kept.sendall(follow_up)
             waited, _ = _closed_after(kept, 5)
             assert waited < 3, follow_up
+    return check
+
+
+def test_slow_idle_and_stalled_connections_are_closed(guarded: Served) -> None:
+    # Each connection keeps its own clock, so they all run at once (one deadline, not five).
+    checks = [_silent, _dripping_headers, _stalled_body, _kept_alive(b""), _kept_alive(b"G")]
+    with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+        for done in [pool.submit(check, guarded.port) for check in checks]:
+            done.result()
 
 
 def test_many_slow_connections_leave_the_server_responsive(serve) -> None:
@@ -115,12 +148,12 @@ def test_many_slow_connections_leave_the_server_responsive(serve) -> None:
         time.sleep(1.0)
         for slow in connections:  # still dripping, still within the deadline
             slow.sendall(b"a")
-        time.sleep(2.0)
-    closed = 0
-    for slow in connections:
-        waited, _ = _closed_after(slow, 2)
-        closed += waited < 2
-        slow.close()
+        # The probe times others until the header deadline has closed every one of them.
+        closed = 0
+        for slow in connections:
+            waited, _ = _closed_after(slow, 3)
+            closed += waited < 3
+            slow.close()
     assert closed == len(connections)
     assert not probe.failures, probe.failures[:3]
     assert probe.quantile(0.99) < P99_LIMIT, probe.summary()

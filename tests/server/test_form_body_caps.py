@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from serve_support import under_attack
+from serve_support import Served, under_attack
+
+pytestmark = pytest.mark.alone  # it times the server: see tests/conftest.py
 
 MiB = 1024 * 1024
 BOUNDARY = b"hortus-test-boundary"
@@ -54,12 +56,24 @@ def _spooled(pid: int, folder: Path) -> int:
     return total + sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("path", ["/login", "/signup", "/identify"])
-def test_a_huge_chunked_form_is_cut_off_at_the_cap(serve, tmp_path: Path, path: str) -> None:
-    spool = tmp_path / "spool"
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory,
+           sqlite_template: Path) -> Iterator[tuple[Served, Path]]:
+    """One server for the module (none of its tests changes it), with uploads capped at 1 MiB
+    and its temporary files in a folder of their own: (server, that folder)."""
+    root = tmp_path_factory.mktemp("caps")
+    spool = root / "spool"
     spool.mkdir()
-    served = serve(env={"TMPDIR": str(spool)}, max_upload_bytes=MiB)
+    served = Served(root / "data", template=sqlite_template,
+                    env={"TMPDIR": str(spool), "HORTUS_MAX_UPLOAD_BYTES": str(MiB)})
+    with served:
+        yield served, spool
 
+
+@pytest.mark.parametrize("path", ["/login", "/signup", "/identify"])
+def test_a_huge_chunked_form_is_cut_off_at_the_cap(capped: tuple[Served, Path],
+                                                    path: str) -> None:
+    served, spool = capped
     peak: list[int] = []
 
     def attack() -> tuple[int, bytes, int]:
@@ -78,8 +92,9 @@ def test_a_huge_chunked_form_is_cut_off_at_the_cap(serve, tmp_path: Path, path: 
     assert probe.quantile(0.99) < 0.1, probe.summary()
 
 
-def test_a_declared_length_over_the_cap_is_refused_before_the_body(serve) -> None:
-    served = serve()
+def test_a_declared_length_over_the_cap_is_refused_before_the_body(
+        capped: tuple[Served, Path]) -> None:
+    served, _ = capped
     with socket.create_connection(("127.0.0.1", served.port), timeout=10) as client:
         client.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
                        b"x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\nemail=a")

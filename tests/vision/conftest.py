@@ -44,9 +44,10 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real EfficientNet-Lite0 backbone, converted once per session into a temp models dir."""
-    return prepare_backbone(tmp_path_factory.mktemp("models"))
+def backbone_dir(shared_models_dir: Path) -> Path:
+    """The real EfficientNet-Lite0 backbone, converted once per session (into the session's
+    models directory, which the other folders' tests share)."""
+    return prepare_backbone(shared_models_dir)
 
 
 def build_tiny_model() -> onnx.ModelProto:
