@@ -93,3 +93,28 @@ def test_train_list_eval(photo_folder, tmp_path, monkeypatch):
 
     result = runner.invoke(app, ["models", "prepare"], env=env)
     assert result.exit_code == 0 and "backbone ready" in result.output
+
+
+def test_train_keep_sets_the_share_of_known_photos_accepted(photo_folder, tmp_path):
+    """``--keep`` is recorded in the recipe and moves the rejection threshold: accepting every
+    held-out photo needs a threshold no higher than accepting half of them."""
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    env = {"HORTUS_DATA_DIR": str(tmp_path / "data")}
+    rules = {}
+    for keep in ("0.5", "1.0"):
+        result = runner.invoke(app, ["train", str(photo_folder), "--project", f"k{keep[0]}",
+                                     "--seed", "1", "--no-media", "--keep", keep], env=env)
+        assert result.exit_code == 0, result.output
+        project = tmp_path / "data" / "models" / "projects" / f"k{keep[0]}"
+        version = project / (project / "ACTIVE").read_text().strip()
+        manifest = json.loads((version / "manifest.json").read_text())
+        assert manifest["recipe"]["keep"] == float(keep)
+        rules[keep] = manifest["openset"]
+        metrics = json.loads((version / "metrics.json").read_text())
+        assert metrics["openset_keep"] >= float(keep)
+    assert rules["1.0"]["threshold"] < rules["0.5"]["threshold"]
+    result = runner.invoke(app, ["train", str(photo_folder), "--project", "bad", "--keep", "0.2"],
+                           env=env)
+    assert result.exit_code != 0

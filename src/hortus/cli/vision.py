@@ -151,6 +151,11 @@ def train(
         help="With reject classes (classes.csv role=reject): choose the rejection thresholds "
              "on out-of-fold predictions of every photo, K grouped folds (0: the hold-out).",
     )] = 0,
+    keep: Annotated[float | None, typer.Option(
+        min=0.5, max=1.0,
+        help="Share of the answerable classes' held-out (or out-of-fold) photos that the "
+             "rejection rule must accept; the rest sets the threshold [default: 0.95].",
+    )] = None,
 ) -> None:
     """Train a project on an image folder, write a new version and activate it."""
     from hortus.vision.dataset import DatasetError, PhotoCredit, merge_photo_folders
@@ -169,15 +174,15 @@ def train(
         )
     except (DatasetError, OSError) as exc:
         _fail(str(exc))
+    from dataclasses import replace
+
     recipe = _recipe(head=head, c=c, train_views=train_views)
     if threshold_folds:
-        from dataclasses import replace
-
         recipe = replace(recipe, threshold_folds=threshold_folds)
     if max_references is not None:
-        from dataclasses import replace
-
         recipe = replace(recipe, max_references_per_class=max_references)
+    if keep is not None:
+        recipe = replace(recipe, keep=keep)
     backbone = _backbone(settings, threads)
     with _progress() as progress, _media_store(settings, media) as media_store:
         try:
