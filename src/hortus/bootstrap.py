@@ -18,7 +18,8 @@ def prepare_database(
     """Open the database and migrate it to the newest schema.
 
     With ``seed`` (the server's first start) an empty knowledge base also gets the packaged
-    starter plants, unless ``settings.load_starter_data`` is off.
+    starter plants, unless ``settings.load_starter_data`` is off; the disease catalogue gets
+    its new entries, and plants the packaged reference thumbnails of the classes naming them.
     """
     settings.ensure_dirs()
     database = database or Database(settings.sqlalchemy_url,
@@ -40,4 +41,10 @@ def prepare_database(
             added = load_catalogue(session)
         if added:
             logger.info("Loaded %d crop problems from the disease catalogue", added)
+        from hortus.identify.illustrations import illustrate_plants
+
+        with database.write() as session:
+            illustrated = illustrate_plants(session)
+        if illustrated:
+            logger.info("Set the reference photo of %d plants", illustrated)
     return database

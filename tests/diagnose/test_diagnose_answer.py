@@ -22,7 +22,8 @@ def diagnosis(classes: list[ClassScore], recognized: bool = True) -> PhotoDiagno
 def test_answer_has_peats_fields_and_shapes():
     answer = build_answer(pic_id=PIC_ID, diseases={"UROMAP": RUST}, diagnosis=diagnosis([
         ClassScore("bean_rust", "UROMAP", 0.87), ClassScore("healthy", "healthy", 0.06),
-        ClassScore("mystery", "XYZ", 0.07)])).model_dump(mode="json")
+        ClassScore("mystery", "XYZ", 0.07)]), plants={"Phaseolus vulgaris": 42},
+    ).model_dump(mode="json")
     assert answer == {
         "big_enough": True, "code": 200, "healthy": 6,
         "image_analysis": [
@@ -34,7 +35,8 @@ def test_answer_has_peats_fields_and_shapes():
         "objects_net": [{"name": "eft", "rank": 1, "similarity": 32},
                         {"name": "rule", "rank": 2, "similarity": 8}],
         "pic_id": PIC_ID,
-        "plant_net": [{"name": "BEAN", "rank": 1, "similarity": 91}],
+        # plant_id (Hortus extension): the knowledge-base plant of the crop's scientific name
+        "plant_net": [{"name": "BEAN", "plant_id": 42, "rank": 1, "similarity": 91}],
         "recognized": "True", "recognized_bool": True,
     }
 

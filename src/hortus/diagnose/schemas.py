@@ -135,9 +135,21 @@ class DiseaseQuery(BaseModel):
 # ----------------------------------------------------------------------------------- answers
 
 class RankedName(BaseModel):
-    """One entry of ``plant_net`` or ``objects_net``."""
+    """One entry of ``objects_net``."""
 
     name: str
+    rank: Rank
+    similarity: Similarity
+
+
+class RecognisedCrop(BaseModel):
+    """One entry of ``plant_net``: a crop recognised in the photo."""
+
+    name: str = Field(description="The crop, upper-case (BEAN).")
+    plant_id: int | None = Field(
+        None, description=HORTUS_EXTENSION + ": the crop's plant in the knowledge base "
+        "(`GET /api/plants/{plant_id}`: names, family, genus, growing data); null when the "
+        "knowledge base has none, and in analyses stored before Hortus linked crops.")
     rank: Rank
     similarity: Similarity
 
@@ -170,8 +182,8 @@ class ImageAnalysis(BaseModel):
     objects_net: list[RankedName] = Field(description="What the photo shows, by the "
                                           "backbone's ImageNet head (top 5).")
     pic_id: uuid.UUID = Field(description="The stored analysis's id.")
-    plant_net: list[RankedName] = Field(description="The crops recognised in the photo, best "
-                                        "first; empty when none is.")
+    plant_net: list[RecognisedCrop] = Field(description="The crops recognised in the photo, "
+                                            "best first; empty when none is.")
     recognized: Literal["True", "False"] = Field(description="The model that diagnosed "
                                                  "accepted the photo as its crop (a string, as "
                                                  "in PEAT); False when no model diagnosed.")

@@ -64,14 +64,13 @@ def _date(raw: str | None) -> schemas.ImageDate:
         return schemas.ImageDate(timestamp=0, string=raw)
 
 
-def image_objects(references: list[ReferencePhoto], *, stored: set[str],
+def image_objects(references: list[ReferencePhoto], *,
                   base_url: str) -> list[schemas.ReferenceImage]:
-    """Pl@ntNet's ``Image`` for each reference photo whose sizes are all in the media store
-    (``stored``: their sha256; others omitted)."""
+    """Pl@ntNet's ``Image`` for each reference photo (the service lists only photos whose
+    sizes are all in the media store): organ, author, licence, date and citation as the
+    photo's credits record them, and the URL of each size."""
     images = []
     for reference in references:
-        if reference.sha256 not in stored:
-            continue
         urls = {s: f"{base_url}{MEDIA_ROUTE}/{reference.sha256}/{s}" for s in MEDIA_SIZES}
         images.append(schemas.ReferenceImage(
             organ=reference.organ or "", author=reference.author or "",
@@ -97,8 +96,8 @@ def _result(result: Identification, name: str, score: float, *, include_images: 
     iucn = _iucn(record)
     return schemas.Result(
         score=score, species=species_object(record),
-        images=(image_objects(result.references.get(name, []), stored=result.reference_media,
-                              base_url=base_url) if include_images else None),
+        images=(image_objects(result.references.get(name, []), base_url=base_url)
+                if include_images else None),
         gbif=schemas.GbifId(id=int(gbif)) if gbif.isdigit() else None,
         powo=schemas.PowoId(id=powo) if powo else None,
         iucn=schemas.IucnStatus(id=iucn[0], category=iucn[1]) if iucn else None,

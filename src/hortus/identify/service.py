@@ -8,13 +8,13 @@ one of the account's places for image work (:mod:`hortus.image_work`), decode an
 (:class:`~hortus.identify.pipeline.PhotoPipeline`), ask each project for calibrated
 probabilities and open-set scores, fuse the photos (:mod:`hortus.identify.fusion`), reject or
 rank, then read the names of the ranked species from the knowledge base in two queries.
+With related images asked for, each result's reference photos are the nearest of that species
+among those whose media is stored (:mod:`hortus.identify.related`).
 No HTTP here: the router parses and serialises.
 """
 
 from __future__ import annotations
 
-import time
-import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import AsyncExitStack, aclosing
@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from hortus.config import Settings
 from hortus.db import Database
 from hortus.errors import InvalidInput, NotFound
-from hortus.identify import fusion, remote
+from hortus.identify import fusion, related, remote
 from hortus.identify.charge import QuotaListener, identification_unit
 from hortus.identify.params import MAX_IMAGES, check_organs
 from hortus.identify.pipeline import MULTI_PHOTO_VIEWS, Photo, PhotoPipeline, image_label
@@ -36,10 +36,9 @@ from hortus.identify.schemas import ApiStatus, IdentifyOptions
 from hortus.identify.upload import OrganField, UploadedPhoto
 from hortus.inference import Inference
 from hortus.media.store import MediaStore
-from hortus.plants.taxonomy import SpeciesRecord, species_records
+from hortus.plants.taxonomy import SpeciesRecord, cached_records, read_records
 from hortus.vision.decode import ImageDecodeError
 from hortus.vision.engine import ProjectModel, ReferencePhoto, VisionEngine
-from hortus.vision.media import MEDIA_SIZES, reference_media_key
 from hortus.vision.openset import rejects
 
 __all__ = ["ALL_PROJECTS", "MULTI_PHOTO_VIEWS", "PROJECT_NOT_FOUND", "SPECIES_NOT_FOUND",
@@ -69,9 +68,8 @@ class Identification:
     predicted_organs: list[PredictedOrgan]
     ranked: list[fusion.RankedTaxon]
     records: dict[str, SpeciesRecord]
+    # Each result's related images: reference photos with every size in the media store.
     references: dict[str, list[ReferencePhoto]] = field(default_factory=dict)
-    # The reference photos (sha256) whose every size the media store holds.
-    reference_media: set[str] = field(default_factory=set)
     genus_scores: list[fusion.RankedTaxon] = field(default_factory=list)
     family_scores: list[fusion.RankedTaxon] = field(default_factory=list)
     rejected: bool = False
@@ -118,11 +116,17 @@ def _best_source(verdicts: Sequence[_ProjectVerdict], name: str) -> tuple[_Proje
     return verdict, index
 
 
-def _references(verdicts: Sequence[_ProjectVerdict], embeddings: np.ndarray,
-                name: str) -> list[ReferencePhoto]:
+def _references(verdicts: Sequence[_ProjectVerdict], embeddings: np.ndarray, name: str,
+                held: related.HeldMasks) -> list[ReferencePhoto]:
+    """The species' reference photos nearest the photo that shows it best, among those whose
+    media is stored (``held``: per project, a mask over its references)."""
     verdict, index = _best_source(verdicts, name)
+    among = held.get(verdict.model)
+    if among is None or not among.any():
+        return []
     photo = int(np.argmax(verdict.probabilities[:, index]))
-    return verdict.model.similar_references(embeddings[photo], index, REFERENCES_PER_RESULT)
+    return verdict.model.similar_references(embeddings[photo], index, REFERENCES_PER_RESULT,
+                                            among=among)
 
 
 def _predicted_organs(verdicts: Sequence[_ProjectVerdict], embeddings: np.ndarray,
@@ -181,65 +185,41 @@ def _version(verdicts: Sequence[_ProjectVerdict]) -> str:
 
 
 def _analyse(models: Sequence[ProjectModel], embeddings: np.ndarray,
-             photos: Sequence[Photo], options: IdentifyOptions) -> tuple:
-    """The CPU part after embedding (runs in the inference pool): predict, fuse, rank."""
+             photos: Sequence[Photo], options: IdentifyOptions,
+             held: related.HeldMasks | None) -> tuple:
+    """The CPU part after embedding (runs in the inference pool): predict, fuse, rank, and
+    with ``held`` (which reference photos have media) pick each result's related images."""
     ranking = rank_species(models, embeddings, [p.organ for p in photos])
     ranked = fusion.rank(ranking.merged, options.nb_results)
     references = {}
-    if options.include_related_images:
-        references = {t.name: _references(ranking.verdicts, embeddings, t.name) for t in ranked}
+    if held is not None:
+        references = {t.name: _references(ranking.verdicts, embeddings, t.name, held)
+                      for t in ranked}
     organs = _predicted_organs(ranking.verdicts, embeddings, photos,
                                ranked[0].name if ranked else None)
     return ranking, ranked, references, organs
-
-
-_RECORDS_TTL = 60.0  # seconds; knowledge-base edits show in identifications within a minute
-_RECORDS_MAX = 20_000
-_records_cache: weakref.WeakKeyDictionary[
-    Database, dict[tuple[str, str], tuple[float, SpeciesRecord | None]]
-] = weakref.WeakKeyDictionary()
-
-
-def _read_records(database: Database, names: list[str], lang: str) -> dict[str, SpeciesRecord]:
-    with database.read() as session:
-        records = species_records(session=session, names=names, language=lang)
-    cache = _records_cache.setdefault(database, {})
-    if len(cache) > _RECORDS_MAX:
-        cache.clear()
-    now = time.monotonic()
-    for name in names:  # a species the knowledge base lacks is remembered as None
-        cache[(name, lang)] = (now, records.get(name))
-    return records
 
 
 async def _records(database: Database, names: list[str], lang: str) -> dict[str, SpeciesRecord]:
     """Names, taxonomy and ids of the species, each cached briefly by species and language
     (the same few species come back request after request, in ever different rankings); only
     the species not cached cost a trip to a thread and the database."""
-    cache = _records_cache.get(database, {})
-    now = time.monotonic()
-    records: dict[str, SpeciesRecord] = {}
-    missing = []
-    for name in names:
-        hit = cache.get((name, lang))
-        if hit is None or now - hit[0] >= _RECORDS_TTL:
-            missing.append(name)
-        elif hit[1] is not None:
-            records[name] = hit[1]
+    records, missing = cached_records(database, names, lang)
     if missing:
-        records.update(await run_in_threadpool(_read_records, database, missing, lang))
+        records.update(await run_in_threadpool(read_records, database, missing, lang))
     return records
 
 
-def _stored_references(media: MediaStore,
-                       references: dict[str, list[ReferencePhoto]]) -> set[str]:
-    """The reference photos whose o, m and s JPEGs are all in the media store (one round trip
-    to the store for the whole answer)."""
-    photos = {r.sha256 for listed in references.values() for r in listed}
-    keys = {reference_media_key(sha, size): sha for sha in photos for size in MEDIA_SIZES}
-    held = media.existing(keys)
-    return {sha for sha in photos
-            if all(reference_media_key(sha, size) in held for size in MEDIA_SIZES)}
+async def _held_media(media: MediaStore | None, models: Sequence[ProjectModel],
+                      options: IdentifyOptions) -> related.HeldMasks | None:
+    """Which reference photos of the projects have media (None: no related images asked
+    for, or no store); a thread and the store are needed only when a check is due."""
+    if not options.include_related_images or media is None:
+        return None
+    masks = related.cached_masks(media, models)
+    if masks is None:
+        masks = await run_in_threadpool(related.held_masks, media, models)
+    return masks
 
 
 async def _identify(*, inference: Inference, database: Database,
@@ -248,20 +228,17 @@ async def _identify(*, inference: Inference, database: Database,
                     media: MediaStore | None = None) -> Identification:
     """Identify one plant from 1 to 5 embedded photos. Raises NotFound("Species not found")
     when the open-set rule rejects the photos (unless ``options.no_reject``)."""
+    held = await _held_media(media, models, options)
     ranking, ranked, references, organs = await inference.run(
-        _analyse, models, embeddings, photos, options)
+        _analyse, models, embeddings, photos, options, held)
     if ranking.rejected and not options.no_reject:
         raise NotFound(SPECIES_NOT_FOUND, error="species not found")
     names = list(ranking.merged) if options.detailed else [t.name for t in ranked]
     records = await _records(database, names, options.lang)
-    reference_media: set[str] = set()
-    if media is not None and any(references.values()):
-        reference_media = await run_in_threadpool(_stored_references, media, references)
     result = Identification(
         project=project, preferred_project=ranking.preferred.model.name,
         version=_version(ranking.verdicts), photos=list(photos), predicted_organs=organs,
-        ranked=ranked, records=records, references=references,
-        reference_media=reference_media, rejected=ranking.rejected,
+        ranked=ranked, records=records, references=references, rejected=ranking.rejected,
     )
     if options.detailed:
         genus_of = {n: (r.genus.name if r.genus else None) for n, r in records.items()}

@@ -72,12 +72,14 @@ class LayeredMediaStore:
         return None
 
     def existing(self, keys: Iterable[str]) -> set[str]:
+        # The read-only layers first: they answer from a listing made once (the packaged
+        # thumbnails), so the configured store is asked only about what they lack.
         wanted = set(keys)
-        found = self.primary.existing(wanted)
-        for layer in self.layers:
+        found: set[str] = set()
+        for store in (*self.layers, self.primary):
             if found == wanted:
                 break
-            found |= layer.existing(wanted - found)
+            found |= store.existing(wanted - found)
         return found
 
     def put(self, key: str, data: bytes | Iterable[bytes], *,

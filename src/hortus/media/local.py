@@ -5,7 +5,8 @@ Originals live at ``photos/<sha[:2]>/<sha>``; renditions at
 media`` have always written, so existing data directories serve unchanged. A file appears
 whole or not at all (written beside it, then hard-linked into place, which also refuses to
 replace an existing one). ``read_only`` stores (the photos packaged inside Hortus) refuse
-writes.
+writes, and list their renditions once, on first use: nothing changes them under a running
+process, so "which of these thumbnails exist" is then answered from memory.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class LocalMediaStore:
     def __init__(self, root: Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
         self.read_only = read_only
+        self._renditions: frozenset[str] | None = None
 
     def path(self, key: str) -> Path:
         """The file that holds (or would hold) ``key``."""
@@ -58,7 +60,19 @@ class LocalMediaStore:
             return None
 
     def existing(self, keys: Iterable[str]) -> set[str]:
-        return {key for key in keys if self.path(key).is_file()}
+        if not self.read_only:
+            return {key for key in keys if self.path(key).is_file()}
+        listed = self._listed_renditions()
+        return {key for key in keys
+                if (self.path(key).is_file() if is_content_key(check_key(key))
+                    else key in listed)}
+
+    def _listed_renditions(self) -> frozenset[str]:
+        """Every rendition key of a read-only folder, listed once (originals, such as a
+        former local store's analysis pictures, can be many: those are still looked up)."""
+        if self._renditions is None:
+            self._renditions = frozenset(self._keys_in("references", ".jpg"))
+        return self._renditions
 
     def put(self, key: str, data: bytes | Iterable[bytes], *,
             content_type: str | None = None) -> bool:
@@ -125,24 +139,27 @@ class LocalMediaStore:
             return False
 
     def iter_keys(self) -> Iterator[str]:
-        for folder, suffix in (("photos", ""), ("references", ".jpg")):
-            base = self.root / folder
-            if not base.is_dir():
+        yield from self._keys_in("photos", "")
+        yield from self._keys_in("references", ".jpg")
+
+    def _keys_in(self, folder: str, suffix: str) -> Iterator[str]:
+        base = self.root / folder
+        if not base.is_dir():
+            return
+        for shard in sorted(base.iterdir()):
+            if not shard.is_dir():
                 continue
-            for shard in sorted(base.iterdir()):
-                if not shard.is_dir():
+            for entry in sorted(shard.iterdir()):
+                name = entry.name
+                if name.startswith(".") or not name.endswith(suffix):
                     continue
-                for entry in sorted(shard.iterdir()):
-                    name = entry.name
-                    if name.startswith(".") or not name.endswith(suffix):
-                        continue
-                    key = name[:len(name) - len(suffix)] if suffix else name
-                    try:
-                        check_key(key)
-                    except ValueError:
-                        continue
-                    if is_content_key(key) == (folder == "photos"):
-                        yield key
+                key = name[:len(name) - len(suffix)] if suffix else name
+                try:
+                    check_key(key)
+                except ValueError:
+                    continue
+                if is_content_key(key) == (folder == "photos"):
+                    yield key
 
     def close(self) -> None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from hortus.accounts.deps import PermapeopleKeyDep
 from hortus.api_families import ApiFamily, ErrorDocs
@@ -74,6 +74,13 @@ def _responses(*statuses: int, success: int = 200) -> dict[int | str, dict[str, 
             **_ERROR_DOCS.responses(*sorted({400, 401, 403, 429, *statuses}), default=True)}
 
 
+def base_url(request: Request) -> str:
+    """The address the client called (no trailing slash): photos the server itself serves are
+    answered as absolute URLs on it."""
+    return str(request.base_url).rstrip("/")
+
+
+BaseUrlDep = Annotated[str, Depends(base_url)]
 PlantIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The plant's id.")]
 Paging = Annotated[PageQuery, Query()]
 HORTUS_EXTENSION = "Hortus extension: not part of the Permapeople API."
@@ -86,9 +93,9 @@ HORTUS_EXTENSION = "Hortus extension: not part of the Permapeople API."
             description="Plants by id. Keyset paging on `last_id` by default; `page` switches "
                         "to offset paging. Unknown query parameters are ignored.")
 def list_plants(query: Annotated[PlantListQuery, Query()], key: PermapeopleKeyDep,
-                db: DatabaseDep) -> KeysetPlantPage | OffsetPlantPage:
+                db: DatabaseDep, base: BaseUrlDep) -> KeysetPlantPage | OffsetPlantPage:
     with db.read() as session:
-        return service.list_plants(session=session, query=query)
+        return service.list_plants(session=session, query=query, base_url=base)
 
 
 _SEARCH_DESCRIPTION = (
@@ -104,10 +111,10 @@ _SEARCH_DESCRIPTION = (
 @router.get("/search", summary="Search plants (query parameters)", responses=_responses(),
             description=_SEARCH_DESCRIPTION)
 def search_get(query: Annotated[SearchQuery, Query()], key: PermapeopleKeyDep,
-               db: DatabaseDep) -> OffsetPlantPage:
+               db: DatabaseDep, base: BaseUrlDep) -> OffsetPlantPage:
     criteria = search_criteria(query)
     with db.read() as session:
-        return service.search_plants(session=session, criteria=criteria)
+        return service.search_plants(session=session, criteria=criteria, base_url=base)
 
 
 @router.post("/search", summary="Search plants (JSON body)", responses=_responses(413, 415),
@@ -115,34 +122,37 @@ def search_get(query: Annotated[SearchQuery, Query()], key: PermapeopleKeyDep,
                                                "an empty body is no body (`q` may then come "
                                                "from the query string).")
 def search_post(query: Annotated[SearchOptionalQuery, Query()], key: PermapeopleKeyDep,
-                db: DatabaseDep, body: Annotated[SearchBody | None, Body()] = None,
-                ) -> OffsetPlantPage:
+                db: DatabaseDep, base: BaseUrlDep,
+                body: Annotated[SearchBody | None, Body()] = None) -> OffsetPlantPage:
     criteria = search_criteria(query, body)
     with db.read() as session:
-        return service.search_plants(session=session, criteria=criteria)
+        return service.search_plants(session=session, criteria=criteria, base_url=base)
 
 
 @router.get("/plants/{plant_id}", summary="Get a single plant", responses=_responses(404))
-def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, db: DatabaseDep) -> PlantRead:
+def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, db: DatabaseDep,
+              base: BaseUrlDep) -> PlantRead:
     with db.read() as session:
-        return service.read_plant(session=session, plant_id=plant_id)
+        return service.read_plant(session=session, plant_id=plant_id, base_url=base)
 
 
 @router.get("/plants/{plant_id}/varieties", summary="List varieties of a plant",
             responses=_responses(404))
 def list_varieties(plant_id: PlantIdPath, paging: Paging, key: PermapeopleKeyDep,
-                   db: DatabaseDep) -> OffsetPlantPage:
+                   db: DatabaseDep, base: BaseUrlDep) -> OffsetPlantPage:
     with db.read() as session:
-        return service.list_varieties(session=session, plant_id=plant_id, paging=paging)
+        return service.list_varieties(session=session, plant_id=plant_id, paging=paging,
+                                      base_url=base)
 
 
 @router.get("/plants/{plant_id}/companions", summary="List companion plants",
             responses=_responses(404),
             description='Plants linked as "companion to"; antagonists are not listed.')
 def list_companions(plant_id: PlantIdPath, paging: Paging, key: PermapeopleKeyDep,
-                    db: DatabaseDep) -> OffsetPlantPage:
+                    db: DatabaseDep, base: BaseUrlDep) -> OffsetPlantPage:
     with db.read() as session:
-        return service.list_companions(session=session, plant_id=plant_id, paging=paging)
+        return service.list_companions(session=session, plant_id=plant_id, paging=paging,
+                                       base_url=base)
 
 
 @router.get("/plants/{plant_id}/revisions", summary="History of a plant",
@@ -157,9 +167,11 @@ def list_revisions(plant_id: PlantIdPath, paging: Paging, key: PermapeopleKeyDep
 
 @router.post("/plants", status_code=201, summary="Create a plant",
              responses=_responses(413, 415, 422, success=201))
-def create_plant(body: PlantCreate, key: PermapeopleKeyDep, db: DatabaseDep) -> PlantRead:
+def create_plant(body: PlantCreate, key: PermapeopleKeyDep, db: DatabaseDep,
+                 base: BaseUrlDep) -> PlantRead:
     with db.write() as session:
-        return service.create_plant(session=session, payload=body, account_id=key.account_id)
+        return service.create_plant(session=session, payload=body, account_id=key.account_id,
+                                    base_url=base)
 
 
 @router.put("/plants/{plant_id}", summary="Update a plant (optimistic locking on version)",
@@ -167,7 +179,7 @@ def create_plant(body: PlantCreate, key: PermapeopleKeyDep, db: DatabaseDep) -> 
             description="Send the version you read and a note; `data` is merged into the "
                         "plant's attributes. A stale version is a 422 version mismatch.")
 def update_plant(plant_id: PlantIdPath, body: PlantUpdate, key: PermapeopleKeyDep,
-                 db: DatabaseDep) -> PlantRead:
+                 db: DatabaseDep, base: BaseUrlDep) -> PlantRead:
     with db.write() as session:
         return service.update_plant(session=session, plant_id=plant_id, changes=body,
-                                    account_id=key.account_id)
+                                    account_id=key.account_id, base_url=base)

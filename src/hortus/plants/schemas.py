@@ -168,7 +168,10 @@ class Attribute(BaseModel):
 
 
 class PlantImages(BaseModel):
-    thumb: str = Field(description='Thumbnail URL, "" when the plant has none.')
+    thumb: str = Field(description='Thumbnail URL, "" when the plant has none. Plants that a '
+                                   "packaged model names have a licensed reference photo "
+                                   "served by this server (192 px JPEG, no key needed; "
+                                   "author and licence: docs/plants.md).")
     title: str = Field(description='Title image URL, "" when the plant has none.')
 
 

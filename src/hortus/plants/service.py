@@ -1,5 +1,9 @@
 """Knowledge-base reads and writes: keyword-only functions over a session, answering in the
-wire models of :mod:`hortus.plants.schemas`."""
+wire models of :mod:`hortus.plants.schemas`.
+
+Functions that answer plant objects take ``base_url``, the address the client called: a
+photo the server itself serves is stored as a path and answered as an absolute URL on it
+(:mod:`hortus.plants.images`); without one (the web pages, exports) it stays a path."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hortus.db.base import utcnow
 from hortus.errors import NotFound, Unprocessable, VersionMismatch
+from hortus.plants.images import absolute_url
 from hortus.plants.models import Plant, PlantAttribute, PlantRelation, PlantRevision
 from hortus.plants.schemas import (
     Attribute,
@@ -44,7 +49,7 @@ _PLANT_COLUMNS = (Plant.id, Plant.type, Plant.scientific_name, Plant.name, Plant
 # -- reading plants ---------------------------------------------------------------------------
 
 
-def plant_reads(*, session: Session, ids: Sequence[int]) -> list[PlantRead]:
+def plant_reads(*, session: Session, ids: Sequence[int], base_url: str = "") -> list[PlantRead]:
     """Plant objects for ``ids``, in that order, read with two plain queries (list endpoints
     serve up to 100 plants a page; the ORM's per-object work would dominate their latency)."""
     if not ids:
@@ -63,7 +68,8 @@ def plant_reads(*, session: Session, ids: Sequence[int]) -> list[PlantRead]:
             version=row.version, description=row.description or "", link=f"/plants/{row.slug}",
             slug=row.slug, parent_id=row.parent_id, updated_at=row.updated_at,
             created_at=row.created_at,
-            images=PlantImages(thumb=row.image_thumb or "", title=row.image_title or ""),
+            images=PlantImages(thumb=absolute_url(row.image_thumb, base_url),
+                               title=absolute_url(row.image_title, base_url)),
             data=data.get(row.id, []),
         )
         for row in rows
@@ -71,9 +77,9 @@ def plant_reads(*, session: Session, ids: Sequence[int]) -> list[PlantRead]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def read_plant(*, session: Session, plant_id: int) -> PlantRead:
+def read_plant(*, session: Session, plant_id: int, base_url: str = "") -> PlantRead:
     """The plant object of one plant; NotFound (404) when there is none."""
-    reads = plant_reads(session=session, ids=[plant_id])
+    reads = plant_reads(session=session, ids=[plant_id], base_url=base_url)
     if not reads:
         raise _not_found(plant_id)
     return reads[0]
@@ -83,46 +89,50 @@ def count_plants(*, session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Plant)) or 0
 
 
-def list_plants(*, session: Session, query: PlantListQuery) -> KeysetPlantPage | OffsetPlantPage:
+def list_plants(*, session: Session, query: PlantListQuery,
+                base_url: str = "") -> KeysetPlantPage | OffsetPlantPage:
     """``GET /plants``: by id, keyset on ``last_id`` unless a ``page`` is asked for."""
     base = select(Plant.id)
     if query.updated_since is not None:
         base = base.where(Plant.updated_at >= query.updated_since)
     if query.page is not None:
         return _offset_page(session, base.order_by(Plant.id),
-                            PageQuery(page=query.page, per_page=query.per_page))
+                            PageQuery(page=query.page, per_page=query.per_page), base_url)
     total = _count(session, base)
     ids = list(session.scalars(
         base.where(Plant.id > query.last_id).order_by(Plant.id).limit(query.per_page + 1)))
     page, has_more = ids[:query.per_page], len(ids) > query.per_page
     return KeysetPlantPage(
-        plants=plant_reads(session=session, ids=page),
+        plants=plant_reads(session=session, ids=page, base_url=base_url),
         pagination=KeysetPagination(per_page=query.per_page, total=total,
                                     last_id=page[-1] if page else query.last_id,
                                     has_more=has_more),
     )
 
 
-def search_plants(*, session: Session, criteria: SearchCriteria) -> OffsetPlantPage:
+def search_plants(*, session: Session, criteria: SearchCriteria,
+                  base_url: str = "") -> OffsetPlantPage:
     """``/search``: full-text matches, exact scientific/common-name matches first."""
     ids, total = matching_plants(session=session, criteria=criteria)
-    return OffsetPlantPage(plants=plant_reads(session=session, ids=ids),
+    return OffsetPlantPage(plants=plant_reads(session=session, ids=ids, base_url=base_url),
                            pagination=criteria.paging.describe(total))
 
 
-def list_varieties(*, session: Session, plant_id: int, paging: PageQuery) -> OffsetPlantPage:
+def list_varieties(*, session: Session, plant_id: int, paging: PageQuery,
+                   base_url: str = "") -> OffsetPlantPage:
     _require_plant(session, plant_id)
     query = select(Plant.id).where(Plant.parent_id == plant_id).order_by(Plant.id)
-    return _offset_page(session, query, paging)
+    return _offset_page(session, query, paging, base_url)
 
 
-def list_companions(*, session: Session, plant_id: int, paging: PageQuery) -> OffsetPlantPage:
+def list_companions(*, session: Session, plant_id: int, paging: PageQuery,
+                    base_url: str = "") -> OffsetPlantPage:
     """Plants linked as "companion to" (antagonists are stored but not listed here)."""
     _require_plant(session, plant_id)
     linked = select(PlantRelation.other_id).where(
         PlantRelation.plant_id == plant_id, PlantRelation.kind == "companion")
     return _offset_page(session, select(Plant.id).where(Plant.id.in_(linked)).order_by(Plant.id),
-                        paging)
+                        paging, base_url)
 
 
 def list_revisions(*, session: Session, plant_id: int, paging: PageQuery) -> RevisionPage:
@@ -158,7 +168,8 @@ def list_revisions(*, session: Session, plant_id: int, paging: PageQuery) -> Rev
 # -- writing plants ---------------------------------------------------------------------------
 
 
-def create_plant(*, session: Session, payload: PlantCreate, account_id: int | None) -> PlantRead:
+def create_plant(*, session: Session, payload: PlantCreate, account_id: int | None,
+                 base_url: str = "") -> PlantRead:
     """Insert a plant (or variety) and its first revision."""
     _check_parent(session, payload.type, payload.parent_id, plant_id=None)
     now = utcnow()
@@ -182,11 +193,12 @@ def create_plant(*, session: Session, payload: PlantCreate, account_id: int | No
     session.flush()
     refresh_document(session, plant)
     _record(session, plant, account_id=account_id, note=payload.note, before=None)
-    return read_plant(session=session, plant_id=plant.id)
+    return read_plant(session=session, plant_id=plant.id, base_url=base_url)
 
 
 def update_plant(
-    *, session: Session, plant_id: int, changes: PlantUpdate, account_id: int | None
+    *, session: Session, plant_id: int, changes: PlantUpdate, account_id: int | None,
+    base_url: str = "",
 ) -> PlantRead:
     """Apply changes if ``changes.version`` is current (optimistic locking); record a revision.
 
@@ -244,7 +256,7 @@ def update_plant(
     session.flush()
     refresh_document(session, plant)
     _record(session, plant, account_id=account_id, note=changes.note, before=before)
-    return read_plant(session=session, plant_id=plant.id)
+    return read_plant(session=session, plant_id=plant.id, base_url=base_url)
 
 
 def revision_state(plant: Plant) -> dict[str, Any]:
@@ -332,10 +344,11 @@ def _count(session: Session, query: Select[Any]) -> int:
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
-def _offset_page(session: Session, ids_query: Select[Any], paging: PageQuery) -> OffsetPlantPage:
+def _offset_page(session: Session, ids_query: Select[Any], paging: PageQuery,
+                 base_url: str = "") -> OffsetPlantPage:
     total = _count(session, ids_query)
     ids = list(session.scalars(ids_query.offset(paging.offset).limit(paging.per_page)))
-    return OffsetPlantPage(plants=plant_reads(session=session, ids=ids),
+    return OffsetPlantPage(plants=plant_reads(session=session, ids=ids, base_url=base_url),
                            pagination=paging.describe(total))
 
 

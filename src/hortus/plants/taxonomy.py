@@ -3,17 +3,23 @@
 :func:`species_records` answers "what does the knowledge base know about these scientific
 names?" in two queries whatever the number of names: one for the plants (with their genus and
 family authorship), one for their common names, external ids and a few care attributes.
+:func:`cached_records` and :func:`read_records` keep the answers for a minute per name and
+language, for the API services that ask about the same few species request after request.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from hortus.db import Database
 from hortus.plants.models import CommonName, ExternalId, Plant, PlantAttribute, Taxon
 
 FALLBACK_LANGUAGE = "en"
@@ -149,3 +155,55 @@ def _record(name: str, norm: str, plant: tuple | None, genus_plant: tuple | None
     parts = norm.split(" ")
     return SpeciesRecord(name=name, scientific_name=norm,
                          genus=TaxonName(parts[0]) if len(parts) > 1 else None)
+
+
+RECORDS_TTL = 60.0  # seconds; knowledge-base edits show in identifications within a minute
+_RECORDS_MAX = 20_000
+_records_lock = threading.Lock()
+_records_cache: weakref.WeakKeyDictionary[
+    Database, dict[tuple[str, str], tuple[float, SpeciesRecord | None]]
+] = weakref.WeakKeyDictionary()
+
+
+def cached_records(database: Database, names: Iterable[str],
+                   language: str = FALLBACK_LANGUAGE) -> tuple[dict[str, SpeciesRecord], list[str]]:
+    """The records of ``names`` cached in the last :data:`RECORDS_TTL` seconds (a name the
+    knowledge base lacks is cached too, and left out), and the names not cached. No I/O: safe
+    on the event loop."""
+    cache = _records_cache.get(database, {})
+    now = time.monotonic()
+    records: dict[str, SpeciesRecord] = {}
+    missing = []
+    for name in dict.fromkeys(names):
+        hit = cache.get((name, language))
+        if hit is None or now - hit[0] >= RECORDS_TTL:
+            missing.append(name)
+        elif hit[1] is not None:
+            records[name] = hit[1]
+    return records, missing
+
+
+def read_records(database: Database, names: Sequence[str],
+                 language: str = FALLBACK_LANGUAGE) -> dict[str, SpeciesRecord]:
+    """:func:`species_records` of ``names`` (blocking), remembered for :func:`cached_records`;
+    a name the knowledge base lacks is remembered as unknown."""
+    with database.read() as session:
+        records = species_records(session=session, names=names, language=language)
+    now = time.monotonic()
+    with _records_lock:
+        cache = _records_cache.setdefault(database, {})
+        if len(cache) > _RECORDS_MAX:
+            cache.clear()
+        for name in names:
+            cache[(name, language)] = (now, records.get(name))
+    return records
+
+
+def known_records(database: Database, names: Iterable[str],
+                  language: str = FALLBACK_LANGUAGE) -> dict[str, SpeciesRecord]:
+    """The records of ``names``, from the cache where it has them (blocking: call from a
+    worker thread)."""
+    records, missing = cached_records(database, names, language)
+    if missing:
+        records.update(read_records(database, missing, language))
+    return records

@@ -1,8 +1,9 @@
 """Import and export of plants as JSON lines, and the packaged starter knowledge base.
 
 The export form is the seed's plant object plus what the knowledge base keeps beside it
-(authorship, genus, family, common names per language, external ids, links by id), so an
-export imported into an empty database exports byte-for-byte the same again.
+(authorship, genus, family, common names per language, external ids, links by id, the credit
+of its photos), so an export imported into an empty database exports byte-for-byte the same
+again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from hortus.db.base import utcnow
 from hortus.errors import InvalidInput
+from hortus.plants.images import image_credits, replace_image_credits
 from hortus.plants.models import (
     CommonName,
     ExternalId,
@@ -60,6 +62,7 @@ def export_record(session: Session, plant: Plant, read: PlantRead | None = None)
             kind: [other for k, other in relations if k == kind]
             for kind in sorted({k for k, _ in relations})
         },
+        image_credits=image_credits(session, plant.id),
     )
     return record
 
@@ -169,6 +172,7 @@ def import_plants(session: Session, lines: Iterable[str]) -> int:
                 plant.external_ids.append(ExternalId(system=system, value=str(value)))
             for kind, others in (record.get("relations") or {}).items():
                 relations.append((plant_id, kind, [int(o) for o in others]))
+            replace_image_credits(session, plant_id, record.get("image_credits") or [])
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"Line {number}: not a plant record ({exc!r}).") from None
         count += 1

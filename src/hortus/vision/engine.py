@@ -135,10 +135,18 @@ class ProjectModel:
                           rejects(scores, rule.threshold, reject, rule.reject_threshold), reject,
                           rule.reject_threshold)
 
+    @property
+    def reference_sha256(self) -> np.ndarray:
+        """The sha256 of every reference photo, in the reference index's row order."""
+        return self._index.sha256
+
     def similar_references(
-        self, embedding: np.ndarray, class_index: int, k: int = 3
+        self, embedding: np.ndarray, class_index: int, k: int = 3, *,
+        among: np.ndarray | None = None,
     ) -> list[ReferencePhoto]:
-        """The ``k`` training photos of ``class_index`` most similar to one raw embedding."""
+        """The ``k`` training photos of ``class_index`` most similar to one raw embedding,
+        nearest first; with ``among`` (a boolean mask in :attr:`reference_sha256`'s order,
+        e.g. the photos whose media is stored), only those photos."""
         feature = self._head.features(np.asarray(embedding).reshape(1, -1))
         return [
             ReferencePhoto(
@@ -151,7 +159,7 @@ class ProjectModel:
                 date=r.date,
                 organ=r.organ,
             )
-            for r in self._index.nearest(feature, self._kept[class_index], k)
+            for r in self._index.nearest(feature, self._kept[class_index], k, among)
         ]
 
 

@@ -90,15 +90,19 @@ class ReferenceIndex:
         return self.vectors.astype(np.float32)
 
     def nearest(
-        self, feature: np.ndarray, class_index: int | None = None, k: int = 3
+        self, feature: np.ndarray, class_index: int | None = None, k: int = 3,
+        among: np.ndarray | None = None,
     ) -> list[Reference]:
-        """The ``k`` most similar references, optionally restricted to one class."""
+        """The ``k`` most similar references, optionally restricted to one class and to the
+        rows where the boolean mask ``among`` (one value per reference) is true."""
         sims = self.similarities(feature)[0]
         rows = (
             np.arange(len(self))
             if class_index is None
             else np.flatnonzero(self.labels == class_index)
         )
+        if among is not None:
+            rows = rows[np.asarray(among, dtype=bool)[rows]]
         if rows.size == 0 or k <= 0:
             return []
         order = rows[np.argsort(-sims[rows], kind="stable")[:k]]
