@@ -14,11 +14,13 @@ from hortus.api_families import install_error_handlers, register_family
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
 from hortus.diagnose import router as diagnose_router
+from hortus.diagnose.retention import start_sweeps
 from hortus.identify import router as identify_router
 from hortus.inference import Inference
 from hortus.media import open_media_store
 from hortus.openapi import install_openapi
 from hortus.plants import router as plants_router
+from hortus.server import forwarded
 
 API_DESCRIPTION = """\
 One server, three public APIs: existing clients work by changing only the base URL and the key.
@@ -56,9 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.inference = Inference(settings)
         if settings.warm_up_engine:
             app.state.inference.warm_up()
+        # Stored analyses older or bulkier than the retention settings go (docs/operations.md).
+        app.state.retention = start_sweeps(database=app.state.database, media=app.state.media,
+                                           settings=settings)
         try:
             yield
         finally:
+            if app.state.retention is not None:
+                app.state.retention.stop()
             app.state.inference.shutdown()
             app.state.media.close()
             app.state.database.dispose()
@@ -84,5 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ExposureCorsMiddleware)
     web.install(app)
     install_openapi(app)
-    ops.install(app)  # request ids, metrics, health, web form body caps (outermost)
+    ops.install(app)  # request ids, metrics, health, web form body caps
+    forwarded.install(app, settings)  # outermost: every layer sees the client behind proxies
     return app

@@ -7,6 +7,7 @@ import json
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -174,8 +175,44 @@ class Settings(BaseSettings):
         description="NORMAL: a power cut may lose the last commits (never corrupts); FULL: an "
                     "fsync per commit, nothing acknowledged is lost.",
     )
+    # Behind a reverse proxy (docs/operations.md, "Behind a reverse proxy")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDR ranges of the reverse proxies in front of Hortus "
+                    "(comma-separated or JSON). Only a request whose peer is one of them has "
+                    "its forwarding headers read. Empty: none is read.",
+    )
+    forwarded_header: str = Field(
+        default="x-forwarded-for", pattern="^(x-forwarded-for|forwarded)$",
+        description="Which headers the trusted proxies set: x-forwarded-for (with "
+                    "X-Forwarded-Proto and X-Forwarded-Host) or forwarded (RFC 7239). The "
+                    "other kind is ignored, whoever sends it.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The address people and clients use, e.g. https://plants.example.org: the "
+                    "scheme and host of every absolute URL Hortus writes; https also marks "
+                    "session cookies Secure. Unset: taken from each request.",
+    )
+    # Stored analyses (docs/operations.md, "Stored analyses")
+    analysis_max_age_days: int = Field(
+        default=365, ge=0, le=100_000,
+        description="Stored analyses (row and picture) older than this many days are deleted "
+                    "(0: no age limit).",
+    )
+    analysis_max_total_bytes: int = Field(
+        default=10 * 1024**3, ge=0,
+        description="Most bytes of analysis pictures kept; past it the oldest analyses are "
+                    "deleted first (0: no size limit).",
+    )
+    analysis_sweep_interval: float = Field(
+        default=600.0, ge=1, le=7 * 86400,
+        description="Seconds between two retention sweeps of a running server (the first "
+                    "runs at start).",
+    )
 
-    @field_validator("identify_url_hosts", "identify_url_test_loopback", mode="before")
+    @field_validator("identify_url_hosts", "identify_url_test_loopback", "trusted_proxies",
+                     mode="before")
     @classmethod
     def _list_of_names(cls, value: object) -> object:
         """A JSON list, or names separated by commas (``a.org,b.org``)."""
@@ -193,6 +230,36 @@ class Settings(BaseSettings):
             if not ipaddress.ip_address(address).is_loopback:
                 raise ValueError(f"{address!r} is not a loopback address")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each entry as a network in canonical form (``10.0.0.5`` → ``10.0.0.5/32``)."""
+        networks = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
+        return networks
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        """``scheme://host[:port]``, nothing after it (no path: Hortus serves from ``/``)."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or \
+                parts.path not in ("", "/") or parts.query or parts.fragment or \
+                parts.username or parts.password:
+            raise ValueError(f"{value!r} is not a URL such as https://plants.example.org "
+                             "(scheme and host, with an optional port, nothing after them)")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"{value!r} has an invalid port") from None
+        return f"{parts.scheme}://{parts.netloc.lower()}"
 
     @field_validator("data_dir")
     @classmethod

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -27,7 +26,7 @@ from hortus.accounts.exposure import check_exposure
 from hortus.accounts.keys import split_api_key
 from hortus.accounts.models import ApiKey
 from hortus.config import Settings
-from hortus.db import Database, utcnow
+from hortus.db import Database
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import NotAuthenticated, QuotaExceeded
 
@@ -58,7 +57,9 @@ class Caller:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (``hortus serve`` runs without proxy headers: the socket's peer)."""
+    """The client's address: the connection's peer, or, when that is a trusted proxy
+    (``HORTUS_TRUSTED_PROXIES``), the client the proxy names (:mod:`hortus.server.forwarded`
+    has put it in the scope)."""
     return request.client.host if request.client else ""
 
 
@@ -165,11 +166,10 @@ async def permapeople_key(
     """
     key = await _authenticate(db, x_permapeople_key_id, x_permapeople_key_secret)
     caller = await _admit(request, db, key, PERMAPEOPLE_401)
-    taken_at = utcnow()  # the refund goes to the day the unit was taken from
     try:
         state = await run_in_threadpool(
             lambda: quotas.consume(database=db, settings=settings, account_id=caller.account_id,
-                                   api=quotas.API_PLANTS, now=taken_at))
+                                   api=quotas.API_PLANTS))
     except QuotaExceeded as exc:
         note_exceeded(request, exc)
         raise
@@ -177,18 +177,18 @@ async def permapeople_key(
     try:
         yield caller.key
     except Exception:
-        await _refund_plant_unit(request, db, settings, caller.account_id, taken_at)
+        await _refund_plant_unit(request, db, settings, caller.account_id, state)
         raise
 
 
 async def _refund_plant_unit(request: Request, db: Database, settings: Settings,
-                             account_id: int, taken_at: datetime) -> None:
-    """Give back a plant-database unit; a failed refund is logged, never raised over the
-    error that caused it."""
+                             account_id: int, charged: quotas.QuotaState) -> None:
+    """Give back a plant-database unit to the day it was taken from; a failed refund is
+    logged, never raised over the error that caused it."""
     try:
         state = await run_in_threadpool(
             lambda: quotas.refund(database=db, settings=settings, account_id=account_id,
-                                  api=quotas.API_PLANTS, now=taken_at))
+                                  api=quotas.API_PLANTS, charged=charged))
     except Exception:  # noqa: BLE001 - the request's own error is the one to answer
         logger.exception("Could not refund a plant-database unit of account %s", account_id)
         return

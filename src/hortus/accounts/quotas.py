@@ -189,11 +189,17 @@ def consume(*, database: Database, settings: Settings, account_id: int, api: str
 
 
 def refund(*, database: Database, settings: Settings, account_id: int, api: str,
-           amount: int = 1, now: datetime | None = None) -> QuotaState:
-    """Give back units taken for work that failed (never below zero), in the current period."""
+           amount: int = 1, charged: QuotaState | None = None,
+           now: datetime | None = None) -> QuotaState:
+    """Give back units taken for work that failed (never below zero), into the period they were
+    taken from: ``charged``, the state :func:`consume` returned when it took them (a request
+    charged at 23:59:59 UTC and failing after midnight is refunded to the day it was charged),
+    else the period at ``now``. Returns the state of that period."""
     if amount < 1:
         raise InvalidInput("A quota amount must be at least 1.", error="invalid amount")
-    period = period_for(api, now)
+    if charged is not None and charged.api != api:
+        raise ValueError(f"a unit of the {charged.api} quota cannot be refunded to {api}")
+    period = charged_period(charged) if charged is not None else period_for(api, now)
     table = UsageCounter.__table__
     with database.write() as session:
         session.execute(
@@ -204,6 +210,12 @@ def refund(*, database: Database, settings: Settings, account_id: int, api: str,
         )
         limit = limit_for(session=session, settings=settings, account_id=account_id, api=api)
         return _state(api, limit, _used(session, account_id, api, period.key), period)
+
+
+def charged_period(state: QuotaState) -> Period:
+    """The period a state's units were counted in (its counter row's key)."""
+    start = date.fromisoformat(state.period_start)
+    return period_for(state.api, datetime(start.year, start.month, start.day, tzinfo=UTC))
 
 
 def peek(*, database: Database, settings: Settings, account_id: int, api: str,

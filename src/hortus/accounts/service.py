@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -128,40 +129,56 @@ def touch_key(*, session: Session, key: ApiKey) -> None:
 
 
 # --- people ---------------------------------------------------------------------------------
+#
+# A password hash (argon2id, ~30 ms of one core) is never computed inside a transaction: on
+# SQLite a write transaction holds the one write lock every quota count needs, and even a read
+# transaction pins a snapshot. Callers hash first (:func:`new_password_hash`), then write.
 
 
-def sign_up(*, session: Session, email: str, password: str) -> Account:
-    """A new account with a password; InvalidInput when the e-mail is taken or the password weak."""
+def new_password_hash(*, email: str, password: str) -> str:
+    """The hash to store for a new password of ``email``, after the strength rules
+    (InvalidInput). Call it outside any transaction."""
+    passwords.check_strength(password, email=normalise_email(email))
+    return passwords.hash_password(password)
+
+
+def sign_up(*, session: Session, email: str, password_hash: str) -> Account:
+    """A new account with a password hashed by :func:`new_password_hash`; InvalidInput when
+    the e-mail is taken."""
     address = normalise_email(email)
-    passwords.check_strength(password, email=address)
     if get_account(session=session, email=address) is not None:
         raise InvalidInput(f"An account with the e-mail {address} already exists; sign in "
                            "instead.", error="duplicate account")
-    account = Account(email=address, password_hash=passwords.hash_password(password))
+    account = Account(email=address, password_hash=password_hash)
     session.add(account)
     session.flush()
     return account
 
 
-def set_password(*, session: Session, account: Account, password: str) -> None:
-    """Replace an account's password (strength rules apply)."""
-    passwords.check_strength(password, email=account.email)
-    account.password_hash = passwords.hash_password(password)
+def set_password(*, session: Session, account: Account, password_hash: str) -> None:
+    """Replace an account's password with one hashed by :func:`new_password_hash`."""
+    account.password_hash = password_hash
     session.flush()
 
 
-def authenticate_password(*, session: Session, email: str, password: str) -> Account | None:
-    """The account for these credentials, or None. Unknown e-mails cost the same time."""
+@dataclass(frozen=True)
+class StoredPassword:
+    """An account's id and password hash as read, to verify once the transaction is over."""
+
+    account_id: int
+    password_hash: str | None
+
+
+def stored_password(*, session: Session, email: str) -> StoredPassword | None:
+    """The account's stored password hash, or None when no account has this e-mail (or it is
+    not an e-mail address)."""
     try:
-        account = get_account(session=session, email=email)
+        address = normalise_email(email)
     except InvalidInput:
-        account = None
-    stored = account.password_hash if account is not None else None
-    if not passwords.verify_password(password, stored) or account is None:
         return None
-    if passwords.needs_rehash(account.password_hash or ""):
-        account.password_hash = passwords.hash_password(password)
-    return account
+    row = session.execute(select(Account.id, Account.password_hash)
+                          .where(Account.email == address)).first()
+    return StoredPassword(account_id=row[0], password_hash=row[1]) if row else None
 
 
 def list_accounts(*, session: Session) -> list[Account]:

@@ -1,8 +1,12 @@
 """Signing people in and up, with throttling, over a Database (no HTTP here).
 
-The password hash (argon2id, ~30 ms of one core and 19 MiB) is computed outside any write
-transaction, so a burst of sign-ins never holds SQLite's write lock; the caller runs these
-functions in a worker thread behind a small limiter (``password_hash_concurrency``).
+Password hashing and checking (argon2id, ~30 ms of one core and 19 MiB) run outside any
+database transaction: the stored hash is read in a short read that is closed before it is
+checked, and a new hash (sign-up, or a stored hash with older parameters) is computed before
+the write transaction opens. So a burst of sign-ins never holds SQLite's write lock, which
+every quota count needs, nor pins a snapshot or a PostgreSQL transaction while hashing. The
+caller runs these functions in a worker thread behind a small limiter
+(``password_hash_concurrency``).
 """
 
 from __future__ import annotations
@@ -45,28 +49,40 @@ def sign_in(*, database: Database, policy: ThrottlePolicy, email: str, password:
     The wait is checked again here, just before hashing: tries that queued for the hashing
     limiter while the failures that now block them were being counted are refused too.
     """
-    with database.read() as session:
-        wait = throttle.known_wait(email=email, address=address) or throttle.wait_seconds(
-            session=session, email=email, address=address)
-        if wait:
-            return Throttled(wait)
-        found = service.authenticate_password(session=session, email=email, password=password)
-    with database.write() as session:
-        if found is None:
-            throttle.record_failure(session=session, policy=policy, email=email,
-                                    address=address)
-            return None
-        account = session.get(Account, found.id)
-        if account is None:  # deleted in between
-            return None
-        if passwords.needs_rehash(account.password_hash or ""):
-            account.password_hash = passwords.hash_password(password)
-        throttle.record_success(session=session, email=email)
-        if old_token:
-            sessions.close_session(session=session, token=old_token)
-        token = sessions.new_token()
-        sessions.open_session(session=session, account=account, token=token)
-        return SignedIn(account_id=account.id, token=token)
+    for _ in range(2):  # a second time only when the hash changed while it was checked
+        with database.read() as session:
+            wait = throttle.known_wait(email=email, address=address) or throttle.wait_seconds(
+                session=session, email=email, address=address)
+            if wait:
+                return Throttled(wait)
+            stored = service.stored_password(session=session, email=email)
+        # No transaction is open while the password is checked (and, when the stored hash
+        # has older parameters, hashed again). An unknown e-mail costs the same check.
+        stored_hash = stored.password_hash if stored is not None else None
+        right = passwords.verify_password(password, stored_hash) and stored is not None
+        rehashed = (passwords.hash_password(password)
+                    if right and passwords.needs_rehash(stored_hash or "") else None)
+        with database.write() as session:
+            if not right or stored is None:
+                throttle.record_failure(session=session, policy=policy, email=email,
+                                        address=address)
+                return None
+            account = session.get(Account, stored.account_id)
+            if account is None:  # deleted in between
+                return None
+            if account.password_hash != stored_hash:
+                # A new password, or another sign-in's new hash, while this one was checked:
+                # check the password against what is stored now.
+                continue
+            if rehashed is not None:
+                account.password_hash = rehashed
+            throttle.record_success(session=session, email=email)
+            if old_token:
+                sessions.close_session(session=session, token=old_token)
+            token = sessions.new_token()
+            sessions.open_session(session=session, account=account, token=token)
+            return SignedIn(account_id=account.id, token=token)
+    return None
 
 
 def take_sign_up(*, database: Database, policy: ThrottlePolicy, address: str) -> float:

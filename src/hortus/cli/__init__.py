@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from hortus.cli import accounts as account_commands
+from hortus.cli import analyses as analysis_commands
 from hortus.cli import backup as backup_commands
 from hortus.cli import db as db_commands
 from hortus.cli import keys as key_commands
@@ -26,6 +27,7 @@ key_commands.register(app)
 account_commands.register(app)
 backup_commands.register(app)
 media_commands.register(app)
+analysis_commands.register(app)
 
 try:  # the vision commands arrive with the vision engine
     from hortus.cli import vision as vision_commands

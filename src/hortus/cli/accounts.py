@@ -34,8 +34,10 @@ def create_command(
     password = _read_password(password_stdin)
     database = prepare_database(get_settings())
     try:
+        # Hashed before the transaction: a running server's writers never wait for it.
+        password_hash = service.new_password_hash(email=email, password=password)
         with database.write() as session:
-            account = service.sign_up(session=session, email=email, password=password)
+            account = service.sign_up(session=session, email=email, password_hash=password_hash)
             address = account.email
     except HortusError as exc:
         typer.echo(f"Error: {exc.message}", err=True)
@@ -59,9 +61,10 @@ def set_password_command(
     password = _read_password(password_stdin)
     database = prepare_database(get_settings())
     try:
+        password_hash = service.new_password_hash(email=email, password=password)
         with database.write() as session:
             account = service.require_account(session=session, email=email)
-            service.set_password(session=session, account=account, password=password)
+            service.set_password(session=session, account=account, password_hash=password_hash)
             sessions.close_all_sessions(session=session, account_id=account.id)
     except HortusError as exc:
         typer.echo(f"Error: {exc.message}", err=True)

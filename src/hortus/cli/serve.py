@@ -69,6 +69,6 @@ def register(app: typer.Typer) -> None:
         typer.echo(startup_banner(host=host, port=port, data_dir=str(settings.data_dir)),
                    err=True)
         uvicorn.run("hortus.app:create_app", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, proxy_headers=False,
+                    workers=workers, log_level=log_level,
                     log_config=log_config, access_log=settings.access_log,
                     **uvicorn_options(settings))

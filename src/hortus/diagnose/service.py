@@ -3,8 +3,9 @@
 The route checks the request and hands over the picture's bytes and the metadata headers as
 sent; this module parses them (never refusing one), then, in one call in the inference pool,
 charges the monthly quota (refunded when the analysis fails), chooses the crop model, asks the
-engine, maps the model's classes onto the disease catalogue, stores the picture and the answer,
-and returns the answer. No database work runs on the event loop.
+engine, maps the model's classes onto the disease catalogue and the recognised crops onto
+knowledge-base plants, stores the picture and the answer, and returns the answer. No
+database work runs on the event loop.
 
 The picture is kept in the media store (:mod:`hortus.media`) under its sha256, so the same
 photo sent twice is stored once, and every server process sharing the store can serve it.
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -25,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from hortus.accounts import quotas
 from hortus.config import Settings
-from hortus.db import Database
-from hortus.diagnose.answer import build_answer
+from hortus.db import Database, utcnow
+from hortus.diagnose.answer import build_answer, recognised_crops
 from hortus.diagnose.catalogue_service import DiseaseRef, crop_project, resolve_classes
 from hortus.diagnose.metadata import AnalysisMetadata, parse_metadata
 from hortus.diagnose.models import Analysis
@@ -35,6 +37,7 @@ from hortus.diagnose.schemas import ImageAnalysis, StoredAnalysis
 from hortus.errors import InvalidInput, NotFound, QuotaExceeded
 from hortus.inference import Inference
 from hortus.media.store import MediaStore, photo_key
+from hortus.plants.taxonomy import known_records
 from hortus.vision.decode import ImageDecodeError
 
 logger = logging.getLogger("hortus")
@@ -79,14 +82,25 @@ def _diseases_for(database: Database, diagnosis: PhotoDiagnosis) -> dict[str, Di
     return mapping
 
 
+def _crop_plants(database: Database, diagnosis: PhotoDiagnosis) -> dict[str, int | None]:
+    """The knowledge-base plant of each recognised crop, by its scientific name (the records
+    identification reads, cached a minute by name)."""
+    crops = recognised_crops(diagnosis)
+    if not crops:
+        return {}
+    records = known_records(database, crops)
+    return {crop: records[crop].plant_id if crop in records else None for crop in crops}
+
+
 def _record(*, database: Database, account_id: int, pic_id: str, picture: bytes,
             picture_key: str, metadata: AnalysisMetadata, diagnosis: PhotoDiagnosis,
-            answer: dict[str, Any]) -> None:
+            answer: dict[str, Any], created_at: datetime) -> None:
     """Commit the analysis row (its picture is already in the media store)."""
     fields = metadata.parsed()
     with database.write() as session:
         session.add(Analysis(
-            id=pic_id, account_id=account_id, picture_sha256=picture_key, picture_path=None,
+            id=pic_id, account_id=account_id, created_at=created_at,
+            picture_sha256=picture_key, picture_path=None,
             picture_format=diagnosis.format, picture_bytes=len(picture),
             width=diagnosis.width, height=diagnosis.height,
             project=diagnosis.chosen.project if diagnosis.chosen else None,
@@ -125,23 +139,25 @@ _quota_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hortus-analy
 
 def _analyse_now(database: Database, settings: Settings, inference: Inference,
                  media: MediaStore, account_id: int, pic_id: str, picture: bytes,
-                 metadata: AnalysisMetadata) -> AnalysisResult:
+                 metadata: AnalysisMetadata, clock: Callable[[], datetime]) -> AnalysisResult:
     """The whole analysis in one worker call: quota, crop choice, engine, catalogue, storage.
 
     One unit of the monthly quota is taken atomically as the analysis starts, alongside the
     engine's work; nothing is answered or stored unless it was taken (QuotaExceeded
-    otherwise), and it is given back if the analysis fails. One call, not one per step: each
-    hop between threads costs two wake-ups, which on a busy machine add milliseconds.
+    otherwise), and it is given back if the analysis fails, to the month it was taken from
+    (``clock`` is read once, as the analysis starts). One call, not one per step: each hop
+    between threads costs two wake-ups, which on a busy machine add milliseconds.
     """
     kept = _KeptPicture(media, picture)
+    started_at = clock()
 
     def take_unit_and_keep_picture() -> quotas.QuotaState:
         state = quotas.consume(database=database, settings=settings, account_id=account_id,
-                               api=quotas.API_ANALYSIS)
+                               api=quotas.API_ANALYSIS, now=started_at)
         try:
             kept.keep()
         except BaseException:
-            _refund(database, settings, account_id)
+            _refund(database, settings, account_id, state)
             raise
         return state
 
@@ -157,20 +173,21 @@ def _analyse_now(database: Database, settings: Settings, inference: Inference,
         diagnosis = diagnose_photo(inference.engine, picture, project=project,
                                    diagnose=diagnose)
         answer = build_answer(pic_id=pic_id, diagnosis=diagnosis,
-                              diseases=_diseases_for(database, diagnosis))
+                              diseases=_diseases_for(database, diagnosis),
+                              plants=_crop_plants(database, diagnosis))
     except BaseException:
         if charge.exception() is None:  # waits for the unit; gives it back when it was taken
             kept.discard(database)
-            _refund(database, settings, account_id)
+            _refund(database, settings, account_id, charge.result())
         raise
     state = charge.result()  # QuotaExceeded: the month is spent, the result is not given
     try:
         _record(database=database, account_id=account_id, pic_id=pic_id, picture=picture,
                 picture_key=kept.key, metadata=metadata, diagnosis=diagnosis,
-                answer=answer.model_dump(mode="json"))
+                answer=answer.model_dump(mode="json"), created_at=started_at)
     except BaseException:
         kept.discard(database)
-        _refund(database, settings, account_id)
+        _refund(database, settings, account_id, state)
         raise
     return AnalysisResult(answer=answer, quota=state)
 
@@ -199,14 +216,17 @@ def _charge_or_remember(charge: Callable[[], quotas.QuotaState],
     return state
 
 
-def _refund(database: Database, settings: Settings, account_id: int) -> None:
+def _refund(database: Database, settings: Settings, account_id: int,
+            charged: quotas.QuotaState) -> None:
+    """Give the unit back to the month ``charged`` took it from (not the month it is now)."""
     quotas.refund(database=database, settings=settings, account_id=account_id,
-                  api=quotas.API_ANALYSIS)
+                  api=quotas.API_ANALYSIS, charged=charged)
 
 
 async def analyse(*, database: Database, settings: Settings, inference: Inference,
                   media: MediaStore, account_id: int, picture: bytes,
-                  headers: Mapping[str, str]) -> AnalysisResult:
+                  headers: Mapping[str, str],
+                  clock: Callable[[], datetime] = utcnow) -> AnalysisResult:
     """Charge the quota, diagnose one picture and keep it in ``media``; PEAT's answer (a fresh
     ``pic_id``).
 
@@ -219,13 +239,16 @@ async def analyse(*, database: Database, settings: Settings, inference: Inferenc
     ``inference.pixel_budget`` allows is refused from its header (InvalidInput, before any
     quota or decoding), and the analysis waits for one of the account's places in
     ``inference.image_work`` (ImageWorkBusy, 429, when none comes free).
+
+    ``clock`` gives the analysis its time: the month its quota unit is taken from (and given
+    back to, should it fail) and the stored ``created_at``.
     """
     metadata = parse_metadata(headers)
     try:
         inference.pixel_budget.check(picture)
         async with inference.image_work.request(account_id):
             return await inference.run(_analyse_now, database, settings, inference, media,
-                                       account_id, str(uuid.uuid4()), picture, metadata)
+                                       account_id, str(uuid.uuid4()), picture, metadata, clock)
     except ImageDecodeError as exc:
         raise InvalidInput(f"The picture cannot be analysed: {exc.reason}",
                            error=exc.code) from None

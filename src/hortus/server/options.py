@@ -15,7 +15,7 @@ PROTOCOL_PATH = "hortus.server.protocol:GuardedHttpToolsProtocol"
 
 def uvicorn_options(settings: Settings, *, in_process: bool = False) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``: the guarded httptools
-    protocol, keep-alive and graceful-shutdown timeouts.
+    protocol, keep-alive and graceful-shutdown timeouts, no proxy headers of uvicorn's own.
 
     ``in_process``: the protocol class is built from ``settings`` themselves (for a server
     started inside this process, e.g. in tests), not from the environment.
@@ -25,6 +25,10 @@ def uvicorn_options(settings: Settings, *, in_process: bool = False) -> dict[str
     )
     return {
         "http": protocol,
+        # uvicorn's own proxy-header handling stays off (its default trusts X-Forwarded-For
+        # from 127.0.0.1, and FORWARDED_ALLOW_IPS from the environment): the app reads the
+        # forwarding headers itself, from HORTUS_TRUSTED_PROXIES only (hortus.server.forwarded).
+        "proxy_headers": False,
         "timeout_keep_alive": settings.keep_alive_timeout,
         "timeout_graceful_shutdown": math.ceil(settings.shutdown_timeout),
         "h11_max_incomplete_event_size": settings.max_header_bytes,
