@@ -3,7 +3,10 @@
 Databases are real: a SQLite file copied per test from a template that was migrated and seeded
 once per session, and — for tests that take ``any_settings`` — the same tests again on a real
 PostgreSQL server when one is reachable, in a throwaway database copied (``CREATE DATABASE ...
-TEMPLATE``) from one that was migrated and seeded once per session, like the SQLite file.
+TEMPLATE``) from one that was migrated and seeded once per session, like the SQLite file. A
+test marked ``both_databases`` runs twice the same way through the plain ``settings`` fixture
+(and every fixture built on it: ``client``, ``api_key``, ``database`` ...). Without a server the
+PostgreSQL cases skip, or fail when ``HORTUS_REQUIRE`` names ``postgresql`` (tests/required.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
+from tests.required import need, required
 
 from hortus.accounts import service as accounts
 from hortus.accounts.keys import NewKey
@@ -88,9 +92,31 @@ def _sqlite_settings(tmp_path: Path, template: Path, models_dir: Path) -> Settin
                     warm_up_engine=False)
 
 
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
+
 @pytest.fixture
-def settings(tmp_path: Path, sqlite_template: Path, shared_models_dir: Path) -> Settings:
-    """Settings on a fresh data directory holding a seeded SQLite database."""
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite``; for a test marked ``both_databases``, ``sqlite`` then ``postgresql`` (the
+    test runs twice: see ``pytest_generate_tests``)."""
+    return getattr(request, "param", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_databases`` whose fixtures reach ``database_backend`` (through
+    ``settings``, ``client``, ``api_key`` ...) runs on SQLite and on PostgreSQL."""
+    if (metafunc.definition.get_closest_marker("both_databases") is not None
+            and "database_backend" in metafunc.fixturenames):
+        metafunc.parametrize("database_backend", DATABASE_BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
+             shared_models_dir: Path, database_backend: str) -> Settings:
+    """Settings on a fresh data directory holding a seeded SQLite database (for a test marked
+    ``both_databases``, also a throwaway copy of the seeded PostgreSQL template)."""
+    if database_backend == "postgresql":
+        return request.getfixturevalue("postgres_settings")
     return _sqlite_settings(tmp_path, sqlite_template, shared_models_dir)
 
 
@@ -133,8 +159,7 @@ def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str 
     """A PostgreSQL database migrated and seeded once (the SQLite template's twin); each test
     gets a copy. None when the role may not create databases: then each test's schema is
     migrated and seeded on its own (the same contents, slower)."""
-    if not POSTGRES_AVAILABLE:
-        pytest.skip("no PostgreSQL server reachable at " + POSTGRES_URL)
+    need("postgresql", POSTGRES_AVAILABLE, "no PostgreSQL server reachable at " + POSTGRES_URL)
     name = "hortus_template_" + uuid.uuid4().hex[:12]
     try:
         _create_postgres_database(name)
@@ -159,6 +184,7 @@ def postgres_settings(tmp_path: Path, shared_models_dir: Path,
                       postgres_template: str | None) -> Iterator[Settings]:
     """Settings on a throwaway copy of the seeded PostgreSQL template (skips when no server)."""
     data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)  # as the SQLite settings' (tests put media folders in it)
     if postgres_template is None:
         yield from _postgres_schema_settings(data_dir, shared_models_dir)
         return
@@ -319,6 +345,7 @@ _ROOM: _Room | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _ROOM
+    required()  # a misspelt HORTUS_REQUIRE stops the run here, not at the first missing need
     if hasattr(config, "workerinput"):  # a pytest-xdist worker, in <the run's folder>/popen-gwN
         _ROOM = _Room(Path(config.option.basetemp).parent)
 

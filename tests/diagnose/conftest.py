@@ -50,9 +50,9 @@ def diag_models_dir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path,
 
 @pytest.fixture
 def diag_settings(settings: Settings, diag_models_dir: Path) -> Settings:
-    """The project-wide fresh data directory, serving the session's bean model."""
-    return Settings(data_dir=settings.data_dir, environment="test", models_dir=diag_models_dir,
-                    warm_up_engine=False)
+    """The project-wide fresh data directory and database, serving the session's bean model."""
+    return Settings(data_dir=settings.data_dir, database_url=settings.database_url,
+                    environment="test", models_dir=diag_models_dir, warm_up_engine=False)
 
 
 @pytest.fixture

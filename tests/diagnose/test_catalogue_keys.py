@@ -107,6 +107,7 @@ def test_every_class_name_resolves_to_an_entry_hosting_the_crop(database, projec
                 assert ref.peat_id == catalogue_keys()[name]
 
 
+@pytest.mark.both_databases
 def test_the_bean_model_names_eppo_codes_that_still_resolve(database):
     rows = class_rows("bean")
     assert [r["name"] for r in rows] == ["PHAIGR", "UROMAP", "healthy"]
@@ -116,6 +117,7 @@ def test_the_bean_model_names_eppo_codes_that_still_resolve(database):
     assert {k: v.peat_id for k, v in mapped.items()} == {"PHAIGR": 100025, "UROMAP": 100026}
 
 
+@pytest.mark.both_databases
 def test_a_key_resolves_without_an_eppo_code_and_before_names(database):
     with database.write() as session:
         session.get(Disease, 100026).eppo_code = None  # an operator removes the code
@@ -136,6 +138,7 @@ def test_host_names_are_compared_without_hybrid_signs():
     assert host_name_key("Xanthosoma sagittifolium") == "xanthosoma sagittifolium"
 
 
+@pytest.mark.both_databases
 def test_hybrid_and_infraspecific_hosts_link_to_the_knowledge_base(database):
     with database.read() as session:
         def plant_id(name: str) -> int:
@@ -161,6 +164,7 @@ def test_hybrid_and_infraspecific_hosts_link_to_the_knowledge_base(database):
             assert crop_project(session=session, crop=header, crops=crops) == "citrus", header
 
 
+@pytest.mark.both_databases
 def test_brassica_oleracea_problems_reach_its_crops(database):
     with database.read() as session:
         crops = {name: session.scalar(select(Plant).where(Plant.name == name))
@@ -180,6 +184,7 @@ def test_brassica_oleracea_problems_reach_its_crops(database):
         assert not hosts_crop(session.get(Disease, 100001), "Brassica oleracea var. italica")
 
 
+@pytest.mark.both_databases
 def test_a_crop_form_imported_later_gets_its_species_problems(database):
     with database.write() as session:
         session.add(Plant(scientific_name="Brassica oleracea var. alboglabra",

@@ -20,6 +20,7 @@ from hortus.accounts.keys import NewKey
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings
 from hortus.diagnose.models import Analysis
+from hortus.media.factory import open_backend, resolve_backend
 from hortus.media.local import LocalMediaStore
 from hortus.media.store import photo_key
 
@@ -47,6 +48,7 @@ def post(server: LiveServer, key: NewKey | None, data: bytes | None = None,
                          headers={**sent, **(headers or {})}, timeout=60)
 
 
+@pytest.mark.both_databases
 def test_seed_client_gets_every_field(diag_server, diag_key, diag_settings, shared_data):
     photo = unseen_photos(shared_data, "bean_rust", 1)[0]
     answer = seed_client(diag_server, diag_key, photo)
@@ -70,10 +72,9 @@ def test_seed_client_gets_every_field(diag_server, diag_key, diag_settings, shar
     assert answer["plant_net"][0]["similarity"] > 50
     assert isinstance(answer["healthy"], int)
     pic_id = str(uuid.UUID(answer["pic_id"]))
-    # The picture (in the media store, under its sha256) and the answer are stored; the
-    # extensions read them back.
-    stored = LocalMediaStore(diag_settings.media_dir)
-    assert list(stored.iter_keys()) == [photo_key(photo.read_bytes())]
+    # The picture (in the configured media store, under its sha256: the data directory on
+    # SQLite, the database on PostgreSQL) and the answer are stored; the extensions read them.
+    assert _stored_keys(diag_settings) == [photo_key(photo.read_bytes())]
     picture = requests.get(f"{diag_server.url}/v1/image_analysis/{pic_id}/picture",
                            headers={"Api-Key": diag_key.api_key}, timeout=10)
     assert picture.status_code == 200 and picture.content == photo.read_bytes()
@@ -82,6 +83,16 @@ def test_seed_client_gets_every_field(diag_server, diag_key, diag_settings, shar
     assert again.status_code == 200
     body = again.json()
     assert {k: body[k] for k in answer} == answer and "created_at" in body
+
+
+def _stored_keys(settings: Settings) -> list[str]:
+    """Every key in the store the server writes to (``HORTUS_MEDIA_BACKEND``)."""
+    database = prepare_database(settings)
+    try:
+        store = open_backend(settings, resolve_backend(settings), database)
+        return list(store.iter_keys())
+    finally:
+        database.dispose()
 
 
 def test_unseen_photos_are_diagnosed(diag_server, diag_key, shared_data):
@@ -98,6 +109,7 @@ def test_unseen_photos_are_diagnosed(diag_server, diag_key, shared_data):
     assert recognized / total >= 0.5, f"{recognized}/{total} recognised as bean"
 
 
+@pytest.mark.both_databases
 def test_metadata_headers_in_both_spellings_are_stored(diag_server, diag_key, diag_settings,
                                                        shared_data):
     photo = unseen_photos(shared_data, "angular_leaf_spot", 1)[0].read_bytes()
@@ -195,6 +207,7 @@ def test_missing_or_wrong_key_is_401(diag_server, shared_data):
         assert response.json() == {"message": "No valid Api-Key provided.", "code": 401}
 
 
+@pytest.mark.both_databases
 def test_monthly_quota_gives_peats_exact_429(diag_server, diag_key, diag_settings, shared_data):
     database = prepare_database(diag_settings)
     try:
@@ -235,6 +248,7 @@ def test_picture_over_the_upload_limit_is_413(diag_settings, diag_key, shared_da
     assert _used(small, diag_key) == 0
 
 
+@pytest.mark.both_databases
 def test_stored_analysis_is_private_and_checked(diag_server, diag_key, diag_settings,
                                                 shared_data):
     from tests.conftest import make_key

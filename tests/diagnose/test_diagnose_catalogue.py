@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from hortus.diagnose.catalogue import catalogue_records, link_hosts, load_catalogue
@@ -13,6 +14,7 @@ from hortus.diagnose.recognition import CropModel
 from hortus.plants.models import Plant
 
 
+@pytest.mark.both_databases
 def test_catalogue_is_seeded_with_stable_ids_and_linked_hosts(database):
     records = catalogue_records()
     assert len(records) >= 60
@@ -33,6 +35,7 @@ def test_catalogue_is_seeded_with_stable_ids_and_linked_hosts(database):
         assert linked > 0.9 * session.scalar(select(func.count()).select_from(DiseaseHost))
 
 
+@pytest.mark.both_databases
 def test_loading_again_adds_only_new_entries_and_keeps_edits(database):
     with database.write() as session:
         session.get(Disease, 100026).symptoms = "edited by the operator"
@@ -48,6 +51,7 @@ def test_loading_again_adds_only_new_entries_and_keeps_edits(database):
         assert [h.plant_id is not None for h in added.hosts] == [True, False]
 
 
+@pytest.mark.both_databases
 def test_hosts_link_to_plants_added_later(database):
     with database.write() as session:
         host = session.scalar(select(DiseaseHost).where(DiseaseHost.plant_id.is_(None)))
@@ -60,6 +64,7 @@ def test_hosts_link_to_plants_added_later(database):
         assert host.plant_id is not None
 
 
+@pytest.mark.both_databases
 def test_model_classes_and_crops_map_onto_the_catalogue(database):
     with database.read() as session:
         mapped = resolve_classes(session=session, names=["PHAIGR", "uromap", "100027",
@@ -81,6 +86,7 @@ def test_model_classes_and_crops_map_onto_the_catalogue(database):
         "": None, "  ": None}
 
 
+@pytest.mark.both_databases
 def test_diseases_are_browsable(client, api_key):
     headers = {"Api-Key": api_key.api_key}
     page = client.get("/v1/diseases", params={"per_page": 5}, headers=headers).json()
@@ -103,6 +109,7 @@ def test_diseases_are_browsable(client, api_key):
     assert one.status_code == 200 and one.json()["common_names"]["fr"] == "Rouille du haricot"
 
 
+@pytest.mark.both_databases
 def test_browsing_errors_are_peat_json(client, api_key):
     headers = {"Api-Key": api_key.api_key}
     assert client.get("/v1/diseases").json() == {"message": "No valid Api-Key provided.",

@@ -1,24 +1,24 @@
-"""The seed's Java and Ruby clients against a live server (skipped without java / ruby)."""
+"""The seed's Java and Ruby clients against a live server (skipped without java / ruby, failed
+instead when HORTUS_REQUIRE names them: tests/required.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from diagnose_support import EXPECTED, unseen_photos
+from tests.required import need_program
 
 CLIENTS = Path(__file__).with_name("clients")
 
 
-@pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed")
 def test_java_example(diag_server, diag_key, shared_data):
+    java = need_program("java")
     photo = unseen_photos(shared_data, "angular_leaf_spot", 1)[0]
     run = subprocess.run(
-        ["java", str(CLIENTS / "ImageAPIMinimal.java"), f"{diag_server.url}/v1/image_analysis",
+        [java, str(CLIENTS / "ImageAPIMinimal.java"), f"{diag_server.url}/v1/image_analysis",
          diag_key.api_key, str(photo)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     answer = json.loads(run.stdout)
@@ -27,12 +27,12 @@ def test_java_example(diag_server, diag_key, shared_data):
     assert peat_ids == {v["peat_id"] for v in EXPECTED.values()}
 
 
-@pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed")
 def test_ruby_example(diag_server, diag_key, shared_data):
+    ruby = need_program("ruby")
     photo = unseen_photos(shared_data, "bean_rust", 1)[0]
     env = {**os.environ, "PEAT_HOST": diag_server.url.removeprefix("http://"),
            "PEAT_API_KEY": diag_key.api_key, "PEAT_FILE": str(photo)}
-    run = subprocess.run(["ruby", str(CLIENTS / "peat_example.rb")], capture_output=True,
+    run = subprocess.run([ruby, str(CLIENTS / "peat_example.rb")], capture_output=True,
                          text=True, timeout=60, env=env)
     assert run.returncode == 0, run.stderr
     line = next(x for x in run.stdout.splitlines() if x.startswith("response "))

@@ -43,6 +43,7 @@ LENIENT = [
 ]
 
 
+@pytest.mark.both_databases
 def test_metadata_headers_never_fail_the_analysis(diag_server, diag_key, diag_settings,
                                                   shared_data):
     photo = unseen_photos(shared_data, "bean_rust", 1)[0].read_bytes()
@@ -64,6 +65,7 @@ def test_metadata_headers_never_fail_the_analysis(diag_server, diag_key, diag_se
         assert again.json()["metadata"]["taken_at"] == parsed.get("taken_at")
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("crop", ["PHSVX", "phsvx", "Haricot commun", "Green beans"])
 def test_crop_by_eppo_code_or_any_name_of_the_plant(diag_server, diag_key, diag_settings,
                                                      shared_data, crop):

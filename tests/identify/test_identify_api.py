@@ -35,6 +35,7 @@ def _identify(client: TestClient, key, files, organs, project: str = PROJECT, **
                        files=files, data={"organs": organs} if organs else None)
 
 
+@pytest.mark.both_databases
 def test_answer_has_every_field_of_the_identification_result(id_client, id_settings, flora):
     key = make_key(id_settings)
     photos = _files(flora.photo("daffodil"), flora.photo("daffodil", 1))
@@ -78,6 +79,7 @@ def test_answer_has_every_field_of_the_identification_result(id_client, id_setti
     assert response.headers["RateLimit"].startswith('"day";r=499')
 
 
+@pytest.mark.both_databases
 def test_language_falls_back_to_english_and_related_images_are_opt_in(id_client, id_settings,
                                                                        flora):
     key = make_key(id_settings)
@@ -92,6 +94,7 @@ def test_language_falls_back_to_english_and_related_images_are_opt_in(id_client,
     assert body["query"]["includeRelatedImages"] is False and len(body["results"]) == len(CLASSES)
 
 
+@pytest.mark.both_databases
 def test_genus_level_classes_and_hybrid_names(id_client, id_settings, flora):
     key = make_key(id_settings)
     body = _identify(id_client, key, _files(flora.photo("pansy"), flora.photo("pansy", 1)),
@@ -106,6 +109,7 @@ def test_genus_level_classes_and_hybrid_names(id_client, id_settings, flora):
     assert all(s["id"].lower().startswith("cro") for s in species)
 
 
+@pytest.mark.both_databases
 def test_no_plant_is_species_not_found_and_costs_nothing(id_client, id_settings):
     key = make_key(id_settings)
     response = _identify(id_client, key, _files(noise_jpeg(1), noise_jpeg(2)), ["leaf", "leaf"])
@@ -182,6 +186,7 @@ def test_bad_requests_get_plantnet_errors_and_cost_nothing(case, status, id_clie
     assert _used(id_client, key) == 0
 
 
+@pytest.mark.both_databases
 def test_several_bad_photos_report_the_first_in_upload_order(id_client, id_settings, flora):
     """Photos are decoded side by side as they arrive; whichever worker fails first, the
     answer names the first bad photo as sent, and nothing is counted."""
@@ -227,6 +232,7 @@ def test_uri_too_long_is_414(id_client, id_settings):
     assert response.status_code == 414 and response.json()["statusCode"] == 414
 
 
+@pytest.mark.both_databases
 def test_daily_quota_429_with_no_remaining_requests(settings, flora):
     limited = flora_settings(settings, flora, identify_per_day=2)
     key = make_key(limited)
@@ -244,6 +250,7 @@ def test_daily_quota_429_with_no_remaining_requests(settings, flora):
     assert quota == {"quota": {"identify": {"count": 2, "total": 2, "remaining": 0}}}
 
 
+@pytest.mark.both_databases
 def test_catalogue_routes(id_client, id_settings):
     key = make_key(id_settings)
     params = {"api-key": key.api_key}

@@ -107,6 +107,7 @@ def test_organs_in_the_query_string_are_honoured_when_the_form_has_none(id_clien
     assert _used(id_client, key) == 2
 
 
+@pytest.mark.both_databases
 def test_nb_results_has_no_maximum_but_a_minimum_of_one(id_client, id_settings, flora):
     key = make_key(id_settings)
     for asked in ("1001", "100000000000"):
@@ -186,6 +187,7 @@ def test_authenix_tokens_are_refused_with_a_clear_message(id_client, id_settings
     assert both.status_code == 200  # the key decides; the token is not needed
 
 
+@pytest.mark.both_databases
 def test_quota_history_counts_identifications_by_day(settings, flora):
     """``GET /v2/quota/history?year=YYYY`` (Pl@ntNet's Model32), through a live server."""
     live = flora_settings(settings, flora)

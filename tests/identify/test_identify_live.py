@@ -15,6 +15,7 @@ import requests
 from identify_openapi import check_shape, properties
 from identify_support import PROJECT, flora_settings, node_available
 from tests.conftest import REPO, LiveServer, make_key
+from tests.required import need
 
 SEED = REPO.parent / "shared" / "seeds" / "000_ec2312222fd54300.txt"
 
@@ -68,18 +69,18 @@ def test_seed_python_example(settings, flora, photos_dir, monkeypatch, capsys):
 
 @pytest.fixture(scope="session")
 def node_modules(tmp_path_factory) -> Path:
-    """form-data (and node-fetch 2) from npm, or a skip when node or the registry is absent."""
-    if not node_available() or shutil.which("npm") is None:
-        pytest.skip("node/npm not installed")
+    """form-data (and node-fetch 2) from npm, or a skip when node or the registry is absent
+    (a failure when HORTUS_REQUIRE names node: tests/required.py)."""
+    need("node", node_available() and shutil.which("npm") is not None, "node/npm not installed")
     root = tmp_path_factory.mktemp("node")
     try:
         done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent",
                                "form-data@4", "node-fetch@2"], cwd=root, timeout=90,
                               capture_output=True)
     except subprocess.TimeoutExpired:
-        pytest.skip("the npm registry did not answer")
-    if done.returncode != 0:
-        pytest.skip("the npm registry did not answer: " + done.stderr.decode()[-200:])
+        need("node", False, "the npm registry did not answer")
+    need("node", done.returncode == 0,
+         "the npm registry did not answer: " + done.stderr.decode()[-200:])
     return root
 
 
@@ -109,6 +110,7 @@ def test_seed_node_example(settings, flora, photos_dir, node_modules):
     assert outputs[1].startswith("status 415")
 
 
+@pytest.mark.both_databases
 def test_quota_is_atomic_under_concurrent_clients(settings, flora):
     limited = flora_settings(settings, flora, identify_per_day=3)
     key = make_key(limited)

@@ -1,4 +1,5 @@
-"""The Permapeople plant API over real HTTP (ASGI) on a real SQLite database."""
+"""The Permapeople plant API over real HTTP (ASGI) on a real SQLite database (and PostgreSQL for
+the tests marked ``both_databases``)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def test_writes_require_authentication(client: TestClient) -> None:
 # -- the plant object, create, get --------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_create_returns_the_whole_plant_object(client: TestClient, headers: dict[str, str]) -> None:
     plant = create(
         client,
@@ -130,6 +132,7 @@ def test_create_rejects_bad_bodies(
     assert client.get("/api/plants", headers=headers).json()["pagination"]["total"] == before
 
 
+@pytest.mark.both_databases
 def test_variety_needs_an_existing_parent(client: TestClient, headers: dict[str, str]) -> None:
     body = {
         "scientific_name": "Malus domestica 'Gala'",
@@ -171,6 +174,7 @@ def test_malformed_json_is_a_400(client: TestClient, headers: dict[str, str]) ->
     assert_error(response, 415)
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "plant_id", ["0", "-1", "abc", "1.5", "99999999", "1;DROP TABLE plants", "9" * 40]
 )
@@ -185,6 +189,7 @@ def test_unknown_or_malformed_ids(
 # -- update: optimistic locking, merge, history ---------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_update_merges_data_and_bumps_version(client: TestClient, headers: dict[str, str]) -> None:
     plant = create(
         client,
@@ -263,6 +268,7 @@ def test_update_of_unknown_plant_is_404(client: TestClient, headers: dict[str, s
 # -- listing and paging ------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_keyset_paging_walks_everything_once(client: TestClient, headers: dict[str, str]) -> None:
     for n in range(5):
         create(client, headers, scientific_name=f"Testus number{n}", name=f"Test {n}")
@@ -282,6 +288,7 @@ def test_keyset_paging_walks_everything_once(client: TestClient, headers: dict[s
     assert pages == -(-total // 7)
 
 
+@pytest.mark.both_databases
 def test_offset_paging_and_clamping(client: TestClient, headers: dict[str, str]) -> None:
     for n in range(3):
         create(client, headers, scientific_name=f"Pagus number{n}", name=f"Page {n}")
@@ -319,6 +326,7 @@ def test_bad_paging_values(client: TestClient, headers: dict[str, str], query: s
     assert_error(client.get(f"/api/plants?{query}", headers=headers), 400)
 
 
+@pytest.mark.both_databases
 def test_updated_since_in_both_modes(client: TestClient, headers: dict[str, str]) -> None:
     old = create(client, headers, scientific_name="Oldus plantus", name="Old")
     cutoff = old["updated_at"]
@@ -340,6 +348,7 @@ def test_updated_since_in_both_modes(client: TestClient, headers: dict[str, str]
 # -- companions ---------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_companions_exclude_antagonists(
     client: TestClient, headers: dict[str, str], settings: Any
 ) -> None:
@@ -411,6 +420,7 @@ def garden(client: TestClient, headers: dict[str, str]) -> dict[str, dict[str, A
     return plants
 
 
+@pytest.mark.both_databases
 def test_search_get_and_post_agree(
     client: TestClient, headers: dict[str, str], garden: dict[str, Any]
 ) -> None:
@@ -422,6 +432,7 @@ def test_search_get_and_post_agree(
     assert set(got["pagination"]) == {"page", "per_page", "total", "total_pages"}
 
 
+@pytest.mark.both_databases
 def test_exact_name_match_ranks_first(
     client: TestClient, headers: dict[str, str], garden: dict[str, Any]
 ) -> None:
@@ -434,6 +445,7 @@ def test_exact_name_match_ranks_first(
         assert plants[0]["id"] == garden[key]["id"], q
 
 
+@pytest.mark.both_databases
 def test_search_facets_type_and_paging(
     client: TestClient, headers: dict[str, str], garden: dict[str, Any]
 ) -> None:
@@ -493,6 +505,7 @@ def test_search_rejects_bad_input(
     assert_error(client.post("/api/search", json=body, headers=headers), 400)
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "q",
     [

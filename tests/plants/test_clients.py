@@ -83,6 +83,7 @@ def test_cache_busters_and_foreign_paging_names_are_ignored(
     assert listed.json() == client.get("/api/plants?per_page=3", headers=headers).json()
 
 
+@pytest.mark.both_databases
 def test_bracketed_array_parameters_mean_repeated_ones(
     client: TestClient, headers: dict[str, str]
 ) -> None:
@@ -103,6 +104,7 @@ def test_bracketed_array_parameters_mean_repeated_ones(
     assert [p["id"] for p in posted.json()["plants"]] == repeated
 
 
+@pytest.mark.both_databases
 def test_a_filter_on_an_attribute_no_plant_has_matches_nothing(
     client: TestClient, headers: dict[str, str]
 ) -> None:
@@ -119,6 +121,7 @@ def test_a_filter_on_an_attribute_no_plant_has_matches_nothing(
 # -- the response shapes clients parse ---------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_every_answer_is_json_utf8(
     client: TestClient, headers: dict[str, str], api_key: NewKey
 ) -> None:
@@ -148,6 +151,7 @@ def test_every_answer_is_json_utf8(
         assert answer.headers["content-type"] == JSON_UTF8, answer.request.url
 
 
+@pytest.mark.both_databases
 def test_string_fields_are_never_null(client: TestClient, headers: dict[str, str]) -> None:
     bare = create(client, headers, scientific_name="Nullus testus", name="Bare")
     assert bare["description"] == ""
@@ -165,6 +169,7 @@ def test_string_fields_are_never_null(client: TestClient, headers: dict[str, str
     assert cleared.status_code == 200 and cleared.json()["description"] == ""
 
 
+@pytest.mark.both_databases
 def test_an_empty_keyset_page_keeps_the_callers_cursor(
     client: TestClient, headers: dict[str, str]
 ) -> None:
@@ -180,6 +185,7 @@ def test_an_empty_keyset_page_keeps_the_callers_cursor(
     assert future["plants"] == [] and future["pagination"]["last_id"] == 0
 
 
+@pytest.mark.both_databases
 def test_attributes_under_permapeople_record_names(
     client: TestClient, headers: dict[str, str]
 ) -> None:
@@ -205,6 +211,7 @@ def test_attributes_under_permapeople_record_names(
 # -- the plant-database quota counts answers, not refusals -------------------------------------
 
 
+@pytest.mark.both_databases
 def test_refused_requests_use_no_quota(
     client: TestClient, headers: dict[str, str], settings: Settings
 ) -> None:

@@ -6,6 +6,7 @@ any key holder.
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import make_key, permapeople_headers
 
@@ -29,6 +30,7 @@ def _set_handle(settings: Settings, email: str, handle: str | None) -> int:
         database.dispose()
 
 
+@pytest.mark.both_databases
 def test_revisions_show_the_handle_or_a_placeholder_and_never_the_email(
         settings: Settings) -> None:
     editor = permapeople_headers(make_key(settings, EDITOR))

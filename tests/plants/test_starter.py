@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.conftest import permapeople_headers
@@ -131,6 +132,7 @@ def test_external_ids_are_well_formed() -> None:
     assert len(values) == len(set(values)), "one gbif/powo id names two records"
 
 
+@pytest.mark.both_databases
 def test_fresh_database_holds_the_starter_plants(settings: Settings) -> None:
     database = prepare_database(settings)
     with database.read() as session:
@@ -166,6 +168,7 @@ def test_fresh_database_holds_the_starter_plants(settings: Settings) -> None:
     database.dispose()
 
 
+@pytest.mark.both_databases
 def test_companion_and_search_on_starter_data(client: TestClient, api_key: NewKey) -> None:
     headers = permapeople_headers(api_key)
     found = client.get("/api/search?q=tomato", headers=headers).json()

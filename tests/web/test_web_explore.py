@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import LiveServer
 
 
+@pytest.mark.both_databases
 def test_home_search_and_profile_over_http(client: TestClient) -> None:
     home = client.get("/")
     assert home.status_code == 200 and "Search the plant knowledge base" in home.text

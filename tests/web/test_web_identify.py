@@ -19,6 +19,7 @@ def test_identify_page_needs_an_account(client: TestClient) -> None:
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
+@pytest.mark.both_databases
 def test_identify_page_names_the_plant_and_counts_once(client: TestClient,
                                                        shared_data: Path) -> None:
     client.follow_redirects = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from web_support import PASSWORD, csrf_of, sign_up
@@ -29,6 +30,7 @@ def test_session_cookie_flags(web_client: TestClient) -> None:
     assert "Create your account" in page.text
 
 
+@pytest.mark.both_databases
 def test_sign_up_sign_out_sign_in(web_client: TestClient, web_app: FastAPI) -> None:
     anonymous_cookie = web_client.get("/signup").cookies.get("hortus_session")
     sign_up(web_client, "Gardener@Example.org")
@@ -72,6 +74,7 @@ def test_open_redirects_are_refused(web_client: TestClient) -> None:
     assert answer.headers["location"] == SETTINGS
 
 
+@pytest.mark.both_databases
 def test_bad_sign_ups_save_nothing(web_client: TestClient, web_app: FastAPI) -> None:
     cases = [
         ({"email": "a@example.org", "password": "", "password_confirm": ""}, "Choose a password"),
@@ -113,6 +116,7 @@ def test_bad_sign_ups_save_nothing(web_client: TestClient, web_app: FastAPI) -> 
     assert verify_password(PASSWORD, stored) and not verify_password(PASSWORD + "!", stored)
 
 
+@pytest.mark.both_databases
 def test_forged_and_replayed_csrf_tokens_are_refused(web_client: TestClient,
                                                      web_app: FastAPI) -> None:
     forged = web_client.post("/signup", data={"email": "a@example.org", "password": PASSWORD,
@@ -140,6 +144,7 @@ def test_forged_and_replayed_csrf_tokens_are_refused(web_client: TestClient,
         assert bare.post("/logout", data={"csrf_token": victim_token}).status_code == 403
 
 
+@pytest.mark.both_databases
 def test_generate_show_once_rotate_revoke(web_client: TestClient) -> None:
     sign_up(web_client, "owner@example.org")
     page = web_client.get(SETTINGS)
@@ -171,6 +176,7 @@ def test_generate_show_once_rotate_revoke(web_client: TestClient) -> None:
     assert gone.status_code == 404 and "no active API key" in gone.text
 
 
+@pytest.mark.both_databases
 def test_exposure_form_and_bad_lines(web_client: TestClient, web_app: FastAPI) -> None:
     sign_up(web_client, "owner@example.org")
     page = web_client.post(f"{SETTINGS}/generate",
@@ -195,6 +201,7 @@ def test_exposure_form_and_bad_lines(web_client: TestClient, web_app: FastAPI) -
     assert "exposure settings were saved" in shown and "192.0.2.7/32" in shown
 
 
+@pytest.mark.both_databases
 def test_another_accounts_key_is_not_yours(web_client: TestClient, web_app: FastAPI) -> None:
     sign_up(web_client, "owner@example.org")
     page = web_client.post(f"{SETTINGS}/generate",
@@ -213,6 +220,7 @@ def test_another_accounts_key_is_not_yours(web_client: TestClient, web_app: Fast
         assert key.revoked_at is None and key.expose is False
 
 
+@pytest.mark.both_databases
 def test_usage_table(web_client: TestClient) -> None:
     sign_up(web_client, "owner@example.org")
     page = web_client.post(f"{SETTINGS}/generate",

@@ -52,8 +52,10 @@ class Plant(Base):
     attributes: Mapped[list[PlantAttribute]] = relationship(
         order_by="PlantAttribute.position", cascade="all, delete-orphan", lazy="selectin"
     )
+    # By language, then position within it (positions restart at 0 for each language): the
+    # same order on every backend, so an export re-imports byte for byte.
     common_names: Mapped[list[CommonName]] = relationship(
-        order_by="CommonName.position", cascade="all, delete-orphan"
+        order_by="(CommonName.language, CommonName.position)", cascade="all, delete-orphan"
     )
     external_ids: Mapped[list[ExternalId]] = relationship(cascade="all, delete-orphan")
 
