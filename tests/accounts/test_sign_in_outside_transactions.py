@@ -145,9 +145,10 @@ def test_sqlite_sign_in_holds_no_snapshot_and_no_lock_while_hashing(settings: Se
     pinned = sum(checkpoints) / len(checkpoints)
     assert pinned < 0.3, f"{pinned:.0%} of {len(checkpoints)} checkpoints blocked by a reader"
     # Every transaction of the sign-in (the read of the hash, the write of the session and the
-    # new hash) is a few statements: none lasts as long as one hash, let alone the check.
+    # new hash) is a few statements: none lasts twice as long as one hash (a margin for a
+    # loaded machine's scheduling), let alone the ~0.2 s check that used to run inside one.
     assert len(transactions) >= 2, transactions
-    assert max(transactions) < hash_seconds, (
+    assert max(transactions) < 2 * hash_seconds, (
         f"a transaction stayed open {max(transactions) * 1000:.1f} ms; one hash takes "
         f"{hash_seconds * 1000:.1f} ms")
 
