@@ -97,12 +97,13 @@ def test_train_list_eval(photo_folder, tmp_path, monkeypatch):
 
 def test_train_keep_sets_the_share_of_known_photos_accepted(photo_folder, tmp_path):
     """``--keep`` is recorded in the recipe and moves the rejection threshold: accepting every
-    held-out photo needs a threshold no higher than accepting half of them."""
+    out-of-fold photo needs a threshold no higher than accepting half of them, and the
+    held-out photos (measured, not chosen on) see it."""
     app = typer.Typer()
     register(app)
     runner = CliRunner()
     env = {"HORTUS_DATA_DIR": str(tmp_path / "data")}
-    rules = {}
+    rules, kept = {}, {}
     for keep in ("0.5", "1.0"):
         result = runner.invoke(app, ["train", str(photo_folder), "--project", f"k{keep[0]}",
                                      "--seed", "1", "--no-media", "--keep", keep], env=env)
@@ -113,8 +114,10 @@ def test_train_keep_sets_the_share_of_known_photos_accepted(photo_folder, tmp_pa
         assert manifest["recipe"]["keep"] == float(keep)
         rules[keep] = manifest["openset"]
         metrics = json.loads((version / "metrics.json").read_text())
-        assert metrics["openset_keep"] >= float(keep)
+        assert metrics["model"]["threshold"] == manifest["openset"]["threshold"]
+        kept[keep] = metrics["openset_keep"]
     assert rules["1.0"]["threshold"] < rules["0.5"]["threshold"]
+    assert kept["1.0"] >= kept["0.5"]  # same head, same scores, a lower threshold
     result = runner.invoke(app, ["train", str(photo_folder), "--project", "bad", "--keep", "0.2"],
                            env=env)
     assert result.exit_code != 0

@@ -57,7 +57,13 @@ def trained(tmp_path_factory, backbone_dir):
 def test_training_run_is_accurate_and_cached(trained):
     base, backbone, result = trained
     assert result.photos == 60 and not result.skipped
-    assert result.artifacts.metrics["top1"] >= 0.75  # 12 held-out photos, chance 0.25
+    metrics = result.artifacts.metrics
+    assert metrics["top1"] >= 0.75  # 12 held-out photos, chance 0.25
+    # metrics.json says what its figures were measured on, and what made the shipped head.
+    assert metrics["n"] == 12 and metrics["evaluated_on"].startswith("12 held-out photos of 60")
+    assert metrics["holdout_model"]["photos"] == 48 and metrics["model"]["photos"] == 60
+    assert result.artifacts.head.temperature == pytest.approx(metrics["model"]["temperature"])
+    assert result.artifacts.rule.threshold == metrics["model"]["threshold"]
     assert len(list((base / "cache").rglob("*.npz"))) == 60
     sha = result.artifacts.index.sha256[0]
     for size in "oms":

@@ -55,12 +55,16 @@ def test_cross_validation_reports_both_rates():
     assert result["summary"]["openset_keep"]["mean"] > 0.85
 
 
-def test_thresholds_can_come_from_out_of_fold_predictions_of_unseen_groups():
+def test_thresholds_come_from_out_of_fold_predictions_of_unseen_groups():
     embeddings, labels = scenes(seed=2)
     groups = np.asarray([f"g{i // 3}" for i in range(len(labels))])  # three photos a scene
-    recipe = Recipe(train_views=VIEWS, test_views=VIEWS, c_grid=(), threshold_folds=3)
+    recipe = Recipe(train_views=VIEWS, test_views=VIEWS, c_grid=(), inner_folds=4)
     fitted = fit_project(embeddings, labels, VIEWS, ["a", "b", "c", "none"], recipe, seed=0,
                          groups=groups, reject=[3])
-    assert fitted.holdout_metrics["thresholds_from"] == "3-fold out-of-fold"
+    assert (fitted.choice.folds, fitted.choice.grouped) == (4, True)
+    assert "4 grouped stratified folds" in fitted.report()["model"]["chosen_on"]
     assert fitted.holdout_metrics["openset_keep"] > 0.85
     assert 0.0 < fitted.rule.reject_threshold <= 1.0
+    # Recipes written before inner folds chose these thresholds on threshold_folds folds.
+    assert Recipe.from_json({"threshold_folds": 5}).inner_folds == 5
+    assert Recipe.from_json({"threshold_folds": 0}).inner_folds == 3

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from hortus.vision.training import (
     Recipe,
+    choose,
     cross_validate,
     fit_project,
     inference_embeddings,
@@ -75,8 +77,24 @@ def test_cross_validation_reports_folds_and_summary():
 def test_c_grid_picks_a_value_from_the_grid_and_records_scores():
     emb, labels = synthetic(seed=5)
     fitted = fit_project(emb, labels, VIEWS, list("abcd"), replace(TWO_VIEWS, c_grid=(0.01, 10.0)))
-    metrics = fitted.holdout_metrics
-    assert metrics["c"] in (0.01, 10.0) and set(metrics["c_scores"]) == {"0.01", "10.0"}
-    best = max(metrics["c_scores"].items(), key=lambda kv: (kv[1]["top1"], -kv[1]["nll"]))
-    assert float(best[0]) == metrics["c"]
+    for choice in (fitted.holdout_choice, fitted.choice):  # the measured head, the shipped one
+        assert choice.c in (0.01, 10.0) and set(choice.c_scores) == {"0.01", "10.0"}
+        best = max(choice.c_scores.items(), key=lambda kv: (kv[1]["top1"], -kv[1]["nll"]))
+        assert float(best[0]) == choice.c
+        assert choice.temperature == choice.c_scores[str(choice.c)]["temperature"]
+    assert fitted.head.temperature == fitted.choice.temperature
+    assert fitted.report()["model"]["c"] == fitted.choice.c
     assert Recipe.from_json(replace(TWO_VIEWS, c_grid=(1.0, 3.0)).to_json()).c_grid == (1.0, 3.0)
+
+
+def test_a_photo_whose_class_no_other_fold_has_takes_no_part_in_the_choice():
+    """A class with one photo cannot be predicted out of fold (its head never saw the class):
+    left in, its hopeless logit would drive the temperature to its upper bound."""
+    emb, labels = synthetic(seed=2, dim=8)  # a few mistakes: an interior temperature
+    keep = np.concatenate([np.flatnonzero(labels < 3), np.flatnonzero(labels == 3)[:1]])
+    rows = np.arange(len(keep))
+    with_single = choose(emb[keep], labels[keep], rows, VIEWS, 4, TWO_VIEWS, seed=0)
+    without = choose(emb[keep][:-1], labels[keep][:-1], rows[:-1], VIEWS, 4, TWO_VIEWS, seed=0)
+    assert with_single.folds == 3
+    assert with_single.temperature == pytest.approx(without.temperature, rel=0.2)
+    assert 0.1 < with_single.temperature < 5.0

@@ -147,14 +147,18 @@ def train(
     max_per_class: MaxPerClassOption = None,
     train_views: TrainViewsOption = None,
     groups: GroupsOption = True,
-    threshold_folds: Annotated[int, typer.Option(
-        help="With reject classes (classes.csv role=reject): choose the rejection thresholds "
-             "on out-of-fold predictions of every photo, K grouped folds (0: the hold-out).",
-    )] = 0,
+    inner_folds: Annotated[int | None, typer.Option(
+        min=2,
+        help="Folds inside the training photos whose out-of-fold predictions choose C, the "
+             "temperature and the rejection thresholds (grouped by groups.csv) [default: 3].",
+    )] = None,
+    threshold_folds: Annotated[int | None, typer.Option(
+        min=2, hidden=True, help="Former name of --inner-folds.",
+    )] = None,
     keep: Annotated[float | None, typer.Option(
         min=0.5, max=1.0,
-        help="Share of the answerable classes' held-out (or out-of-fold) photos that the "
-             "rejection rule must accept; the rest sets the threshold [default: 0.95].",
+        help="Share of the answerable classes' out-of-fold photos that the rejection rule "
+             "must accept; the rest sets the threshold [default: 0.95].",
     )] = None,
 ) -> None:
     """Train a project on an image folder, write a new version and activate it."""
@@ -176,9 +180,8 @@ def train(
         _fail(str(exc))
     from dataclasses import replace
 
-    recipe = _recipe(head=head, c=c, train_views=train_views)
-    if threshold_folds:
-        recipe = replace(recipe, threshold_folds=threshold_folds)
+    recipe = _recipe(head=head, c=c, train_views=train_views,
+                     inner_folds=inner_folds or threshold_folds)
     if max_references is not None:
         recipe = replace(recipe, max_references_per_class=max_references)
     if keep is not None:
@@ -206,8 +209,10 @@ def train(
     )
     summary.add_row("classes", str(len(art.classes)))
     summary.add_row("photos", f"{result.photos} ({len(result.skipped)} skipped)")
+    summary.add_row("held-out photos", str(art.metrics.get("n", 0)))
     summary.add_row("held-out top-1", _fmt(art.metrics.get("top1")))
     summary.add_row("held-out top-5", _fmt(art.metrics.get("top5")))
+    summary.add_row("C (chosen out-of-fold)", _fmt(art.metrics.get("model", {}).get("c")))
     summary.add_row("temperature", f"{art.head.temperature:.3f}")
     summary.add_row("open-set threshold", f"{art.rule.threshold:.4f} ({art.rule.method})")
     summary.add_row("reference media written", str(result.media_written))
@@ -217,7 +222,8 @@ def train(
         console.print(f"[yellow]skipped[/yellow] {path}: {reason}")
 
 
-def _recipe(head: str | None = None, c: float | None = None, train_views: str | None = None):
+def _recipe(head: str | None = None, c: float | None = None, train_views: str | None = None,
+            inner_folds: int | None = None):
     from dataclasses import replace
 
     from hortus.vision.test_time_crops import VIEWS
@@ -238,6 +244,8 @@ def _recipe(head: str | None = None, c: float | None = None, train_views: str | 
         recipe = replace(recipe, head=head)
     if c is not None:
         recipe = replace(recipe, c=c, c_grid=())
+    if inner_folds is not None:
+        recipe = replace(recipe, inner_folds=inner_folds)
     return recipe
 
 
@@ -261,6 +269,10 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the folds.")] = 0,
     head: Annotated[str | None, typer.Option(help="Head for --cv: logistic or mlp.")] = None,
     c: Annotated[float | None, typer.Option("--c", help="Inverse L2 strength for --cv.")] = None,
+    inner_folds: Annotated[int | None, typer.Option(
+        min=2, help="For --cv: folds inside each outer fold's training photos that choose C, "
+                    "the temperature and the thresholds [default: 3].",
+    )] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     max_per_class: MaxPerClassOption = None,
     train_views: TrainViewsOption = None,
@@ -313,7 +325,8 @@ def evaluate(
                 scanned,
                 backbone=backbone,
                 cache_dir=settings.cache_dir,
-                recipe=_recipe(head=head, c=c, train_views=train_views),
+                recipe=_recipe(head=head, c=c, train_views=train_views,
+                               inner_folds=inner_folds),
                 folds=cv,
                 seed=seed,
                 progress=progress,
@@ -360,6 +373,8 @@ def _print_metrics(metrics: dict, cv: int | None) -> None:
     if not cv:
         table.add_row("accepted (open-set)", f"{metrics['accepted']:.4f}")
     console.print(table)
+    if metrics.get("evaluated_on"):
+        console.print(f"evaluated on: {metrics['evaluated_on']}")
     per_class = Table(title="Per class")
     per_class.add_column("class")
     per_class.add_column("top-1", justify="right")

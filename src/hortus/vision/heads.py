@@ -181,9 +181,13 @@ def fit_logistic(
     another logistic head of the same shape (e.g. the hold-out fit before the final refit).
     ``balanced`` weights photos by the inverse of their class's frequency, so each class counts
     the same (a uniform prior) whatever its photo count. Classes absent from ``labels`` keep a
-    very negative bias so they are never predicted. Deterministic.
+    very negative bias so they are never predicted. Deterministic, whatever the core count:
+    BLAS runs on one thread here, since these thin products (``C`` columns) gain nothing from
+    more (on the busy 2-core reference machine, two threads took 1.6 times as long per step)
+    and a thread count changes the order of the sums, so the bits.
     """
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     # Centring changes nothing but conditioning: the unpenalised bias absorbs the mean
     # (b = b' - mean @ W), and L-BFGS converges several times faster on centred features.
@@ -204,14 +208,15 @@ def fit_logistic(
         w0, b0 = init.layers[0]
         b0 = np.where(b0 < -1e3, 0.0, b0 + mean @ w0)
         start = np.concatenate([w0.ravel(), b0]).astype(np.float64)
-    result = minimize(
-        _softmax_regression_objective,
-        start,
-        args=(x, onehot, weights, 1.0 / (c * n)),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-12},
-    )
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(
+            _softmax_regression_objective,
+            start,
+            args=(x, onehot, weights, 1.0 / (c * n)),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-12},
+        )
     w64 = result.x[: d * num_classes].reshape(d, num_classes)
     w = w64.astype(np.float32)
     b = (result.x[d * num_classes :] - mean @ w64).astype(np.float32)

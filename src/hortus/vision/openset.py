@@ -8,12 +8,14 @@ The score is a *familiarity*: higher means the photo looks like the training pho
 * ``msp``: maximum calibrated class probability.
 * ``knn_msp``: ``knn + weight * msp``, both in ``[0, 1]``-ish ranges.
 
-The threshold is chosen on held-out photos of the known classes (scored against references
-that exclude them) so that a fraction ``keep`` of them is accepted.
+The threshold is chosen on photos of the known classes that the model did not train on
+(out-of-fold predictions, scored against references that exclude them) so that a fraction
+``keep`` of them is accepted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,10 +48,19 @@ class OpenSetRule:
 
     def scores(self, similarities: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         """Known-scores from reference similarities ``[n, N]`` and probabilities ``[n, C]``."""
+        knn = None if self.method == "msp" else knn_similarity(similarities, self.k)
+        return self.combine(knn, probabilities)
+
+    def combine(self, knn: np.ndarray | None, probabilities: np.ndarray) -> np.ndarray:
+        """Known-scores from the ``k``-nearest similarities (:func:`knn_similarity`, unused
+        by ``msp``) and probabilities ``[n, C]``: the similarities need not be kept while
+        the probabilities change (another C or temperature)."""
         msp = np.asarray(probabilities, dtype=np.float32).max(axis=1)
         if self.method == "msp":
             return msp
-        knn = knn_similarity(similarities, self.k)
+        if knn is None:
+            raise ValueError(f"open-set method {self.method!r} needs the knn similarities")
+        knn = np.asarray(knn, dtype=np.float32)
         if self.method == "knn":
             return knn
         return knn + np.float32(self.msp_weight) * msp
@@ -100,6 +111,63 @@ def choose_threshold(known_scores: np.ndarray, keep: float = 0.95) -> float:
         raise ValueError("keep must be in (0, 1]")
     accepted = int(np.ceil(keep * scores.size - 1e-9))
     return float(scores[scores.size - accepted])
+
+
+def reject_probability(probabilities: np.ndarray, reject: Sequence[int]) -> np.ndarray:
+    """Probability ``[n]`` of the reject classes (zeros without any)."""
+    probs = np.asarray(probabilities)
+    return probs[:, list(reject)].sum(axis=1) if len(reject) else np.zeros(len(probs))
+
+
+KNN_KEEP_WITH_REJECT = 0.99  # with reject classes, the knn rule only drops outliers
+
+
+def choose_thresholds(rule: OpenSetRule, scores: np.ndarray, probabilities: np.ndarray,
+                      labels: np.ndarray, reject: Sequence[int], keep: float) -> OpenSetRule:
+    """The rule's thresholds from photos the model did not train on: ``keep`` of them accepted.
+
+    ``scores`` are their known-scores, ``probabilities`` their calibrated class probabilities.
+    With reject classes, the knn threshold keeps :data:`KNN_KEEP_WITH_REJECT` of the
+    answerable photos, and the reject-class threshold is the lowest that still accepts
+    ``keep`` of them with both rules (it refuses as many reject-class photos as that allows),
+    raised towards 0.5 while it refuses the same reject-class photos.
+    """
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    if not len(reject):
+        return rule.with_threshold(choose_threshold(scores, keep))
+    answerable = ~np.isin(labels, list(reject))
+    if not answerable.any():
+        return rule
+    rule = rule.with_threshold(choose_threshold(scores[answerable], KNN_KEEP_WITH_REJECT))
+    probability = reject_probability(probabilities, reject)
+    passed = np.sort(probability[answerable & (scores >= rule.threshold)])
+    wanted = int(np.ceil(keep * answerable.sum() - 1e-9))
+    if wanted > passed.size or wanted == 0:
+        return rule.with_reject_threshold(1.0)
+    lowest = float(passed[wanted - 1])
+    # Where the classes separate well, the lowest threshold sits at noise level (1e-7) and
+    # spends the loss budget on nothing: raise it as far as it refuses the same
+    # reject-class photos, up to 0.5.
+    refused = probability[~answerable][probability[~answerable] > lowest]
+    ceiling = float(np.nextafter(refused.min(), 0.0)) if refused.size else 0.5
+    return rule.with_reject_threshold(max(lowest, min(0.5, ceiling)))
+
+
+def acceptance_rates(scores: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+                     reject: Sequence[int], rule: OpenSetRule) -> dict[str, float]:
+    """``openset_keep``: share of photos the rule accepts; with reject classes, the share of
+    the answerable photos accepted and (``reject_refused``) of the reject-class photos
+    refused."""
+    accepted = ~rejects(scores, rule.threshold, reject_probability(probabilities, reject),
+                        rule.reject_threshold)
+    if not len(reject):
+        return {"openset_keep": float(accepted.mean())}
+    answerable = ~np.isin(np.asarray(labels), list(reject))
+    out = {"openset_keep": float(accepted[answerable].mean()) if answerable.any() else 0.0}
+    if (~answerable).any():
+        out["reject_refused"] = float((~accepted[~answerable]).mean())
+    return out
 
 
 def rejects(known_score, threshold: float, reject_probability=0.0,

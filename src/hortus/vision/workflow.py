@@ -121,10 +121,9 @@ def train_folder(
         },
     )
     metrics = {
-        **fitted.holdout_metrics,
+        **fitted.report(),
         "photos": len(embedded.photos),
         "skipped": len(embedded.skipped),
-        "evaluated_on": "held-out split" + (" (grouped)" if _groups(embedded) else ""),
     }
     artifacts = ProjectArtifacts(
         name=name,
