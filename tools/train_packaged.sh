@@ -31,7 +31,8 @@ mkdir -p "$FIGURES"
 if [ "$what" = train ] || [ "$what" = all ]; then
   echo "== train weeds"
   $HORTUS train "$BUILD/folders/weeds" --project weeds --task identify --classes "$CLASSES/weeds.csv" \
-    --train-views "$VIEWS" --max-references 120 --organ leaf --no-media --threads 2 --inner-folds 5
+    --train-views "$VIEWS" --max-references 120 --organ leaf --no-media --threads 2 --inner-folds 5 \
+    --keep 0.97
   echo "== train crops"
   $HORTUS train "$BUILD/folders/crops" --project crops --task crop --classes "$CLASSES/crops.csv" \
     --train-views "$VIEWS" --max-per-class 800 --max-references 50 --organ leaf --no-media --threads 2
