@@ -33,6 +33,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from bench_breadth import photos  # the same first photos of each hold-out class
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HORTUS_SHARED_DATA", REPO.parent / "shared" / "data"))
 HOLDOUT_PERCENT = 15  # as tools/training_folders.py
@@ -45,14 +47,6 @@ def log(message: str) -> None:
 def held_out(set_name: str, group: str) -> bool:
     digest = hashlib.sha256(f"{set_name}:{group}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % 100 < HOLDOUT_PERCENT
-
-
-def photos(folder: Path, per_class: int) -> list[tuple[str, Path]]:
-    out = []
-    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(p for p in label_dir.iterdir() if p.is_file())[:per_class]
-        out.extend((label_dir.name, f) for f in files)
-    return out
 
 
 def train_stand_in_flowers(oxford17: Path, models_dir: Path, work: Path) -> list[tuple[str, Path]]:
