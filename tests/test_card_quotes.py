@@ -1,0 +1,82 @@
+"""One source for every number (issue 18): the model card's accuracy tables quote the results
+files committed beside the commands that wrote them, digit for digit.
+
+* the grouped-CV tables are the output of ``tools/cv_tables.py`` over ``docs/figures/cv``;
+* the end-to-end rows are ``docs/figures/breadth.json`` (``bench/bench_breadth.py``);
+* the all-against-alone rows are ``docs/figures/union.json`` (``bench/bench_union.py``);
+* each packaged project's held-out row is its shipped ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGED = REPO / "src" / "hortus" / "vision" / "packaged"
+FIGURES = REPO / "docs" / "figures"
+CARD = (PACKAGED / "MODEL_CARD.md").read_text(encoding="utf-8")
+
+
+def _rows(table: dict, exclude: str | None = None) -> list[dict]:
+    return [row for label, row in table.items() if label != exclude]
+
+
+def _share(rows: list[dict], key: str) -> float:
+    return sum(r.get(key, 0) for r in rows) / sum(r["n"] for r in rows)
+
+
+def test_cv_tables_are_the_output_of_the_script() -> None:
+    printed = subprocess.run([sys.executable, "tools/cv_tables.py", "docs/figures/cv"],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert printed.strip() and printed.strip() in CARD
+
+
+@pytest.mark.parametrize("route", ["weeds", "all"])
+def test_identify_rows_quote_breadth_json(route: str) -> None:
+    table = json.loads((FIGURES / "breadth.json").read_text())["identify"][route]
+    weeds, negative = _rows(table, exclude="negative"), table["negative"]
+    n = sum(r["n"] for r in weeds)
+    label = "`/v2/identify/weeds`" if route == "weeds" else "`/v2/identify/all` (flowers + weeds)"
+    row = (f"| {label} | {_share(weeds, 'right'):.3f} ({n}) | {_share(weeds, 'lost'):.3f} | "
+           f"{negative.get('right', 0) / negative['n']:.3f} ({negative['n']}) |")
+    assert row in CARD
+
+
+def test_diagnosis_rows_quote_breadth_json() -> None:
+    results = json.loads((FIGURES / "breadth.json").read_text())
+    for name, table in results["diagnose"].items():
+        rows = _rows(table)
+        n = sum(r["n"] for r in rows)
+        label = "plantvillage (34 classes)" if name == "plantvillage" else name
+        row = f"| {label} | {n:,} | {_share(rows, 'crop'):.3f} | {_share(rows, 'right'):.3f} |"
+        assert row in CARD, row
+    no_crop = results["no_crop"]["deepweeds"]
+    assert f"{no_crop['no_crop']}/{no_crop['n']} DeepWeeds photos" in CARD
+
+
+def test_union_rows_quote_union_json() -> None:
+    union = json.loads((FIGURES / "union.json").read_text())
+    for project, label in (("flowers", "Oxford-17 flowers"), ("weeds", "DeepWeeds weeds")):
+        alone, mixed = union[project][project]["summary"], union[project]["all"]["summary"]
+        row = (f"| {label} ({alone['n']}) | {alone['right']:.3f} / {alone['lost']:.3f} | "
+               f"{mixed['right']:.3f} / {mixed['lost']:.3f} | "
+               f"{mixed['as_other_project']:.3f} |")
+        assert row in CARD, row
+    alone, mixed = union["weeds"]["weeds"]["summary"], union["weeds"]["all"]["summary"]
+    assert (f"| DeepWeeds `negative` ({alone['negative_n']}), refused | "
+            f"{alone['negative_refused']:.3f} | {mixed['negative_refused']:.3f} |") in CARD
+
+
+def test_weeds_held_out_row_quotes_its_metrics() -> None:
+    project = PACKAGED / "projects" / "weeds"
+    version = project / (project / "ACTIVE").read_text().strip()
+    metrics = json.loads((version / "metrics.json").read_text())
+    row = (f"| weeds | {metrics['n']:,} | {metrics['top1']:.3f} (9 classes) | "
+           f"{metrics['macro_top1']:.3f} | {metrics['openset_keep']:.3f} | "
+           f"{metrics['reject_refused']:.3f} of `negative` |")
+    assert row in CARD, row
