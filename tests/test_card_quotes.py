@@ -80,3 +80,21 @@ def test_weeds_held_out_row_quotes_its_metrics() -> None:
            f"{metrics['macro_top1']:.3f} | {metrics['openset_keep']:.3f} | "
            f"{metrics['reject_refused']:.3f} of `negative` |")
     assert row in CARD, row
+
+
+def _cv_top1(name: str) -> str:
+    top1 = json.loads((FIGURES / "cv" / f"{name}.json").read_text())["summary"]["top1"]
+    return f"{top1['mean']:.3f} ± {top1['std']:.3f}"
+
+
+def test_readme_and_docs_quote_the_cv_files() -> None:
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())  # unwrapped
+    means = {name: _cv_top1(name).split(" ± ")[0] for name in ("oxford17", "ibean", "flowers5")}
+    assert (f"Oxford-17 flowers {means['oxford17']} (floor 0.943), iBean leaves "
+            f"{means['ibean']} (0.915), flowers5 {means['flowers5']} (0.746)") in readme
+    diagnose = " ".join((REPO / "docs" / "diagnose.md").read_text(encoding="utf-8").split())
+    assert f"**{_cv_top1('ibean')}**" in diagnose
+    breadth = json.loads((FIGURES / "breadth.json").read_text())["diagnose"]["plantvillage"]
+    rows = _rows(breadth)
+    assert (f"PlantVillage crops recognised {_share(rows, 'crop'):.3f}, right "
+            f"{_share(rows, 'right'):.3f}") in readme

@@ -17,8 +17,10 @@ from pathlib import Path
 
 # Floors from ../shared/data/README.md ("The floor to beat on the fetched sets").
 FLOORS = {"weeds": 0.748, "plantvillage": 0.957, "coffee": 0.875, "blackgram": 0.971,
-          "citrus_leaves": 0.891, "chilli": 0.775}
-ORDER = ("weeds", "plantvillage", "coffee", "blackgram", "citrus_leaves", "chilli", "crops")
+          "citrus_leaves": 0.891, "chilli": 0.775, "oxford17": 0.943, "ibean": 0.915,
+          "flowers5": 0.746}
+ORDER = ("weeds", "plantvillage", "coffee", "blackgram", "citrus_leaves", "chilli", "crops",
+         "oxford17", "ibean", "flowers5")
 
 
 def load(folder: Path) -> dict[str, dict]:
