@@ -4,6 +4,8 @@ files committed beside the commands that wrote them, digit for digit.
 * the grouped-CV tables are the output of ``tools/cv_tables.py`` over ``docs/figures/cv``;
 * the end-to-end rows are ``docs/figures/breadth.json`` (``bench/bench_breadth.py``);
 * the all-against-alone rows are ``docs/figures/union.json`` (``bench/bench_union.py``);
+* the development-set CV figures of README and docs are ``docs/figures/cv/*.json``, and the
+  fusion figures of ``docs/identify.md`` are ``docs/figures/identify.json``;
 * each packaged project's held-out row is its shipped ``metrics.json``.
 """
 
@@ -98,3 +100,12 @@ def test_readme_and_docs_quote_the_cv_files() -> None:
     rows = _rows(breadth)
     assert (f"PlantVillage crops recognised {_share(rows, 'crop'):.3f}, right "
             f"{_share(rows, 'right'):.3f}") in readme
+
+
+def test_identify_docs_quote_the_fusion_figures() -> None:
+    fusion = json.loads((FIGURES / "identify.json").read_text())["fusion_held_out"]
+    text = " ".join((REPO / "docs" / "identify.md").read_text(encoding="utf-8").split())
+    assert (f"**one photo {fusion['one_photo_top1']:.3f}** ({fusion['one_photo_n']} photos)"
+            in text)
+    assert (f"**two photos of the same class {fusion['two_photos_top1']:.3f}** "
+            f"({fusion['two_photos_n']} pairs") in text
