@@ -11,7 +11,8 @@ from fastapi.responses import Response
 
 
 def client_address(request: Request) -> str:
-    """The peer's IP address (``hortus serve`` trusts no forwarding header)."""
+    """The client's IP address: the peer's, or behind a trusted proxy the one it forwarded
+    (:mod:`hortus.server.forwarded` rewrites the request before it gets here)."""
     return request.client.host if request.client else "unknown"
 
 
