@@ -14,8 +14,7 @@ Four figures, each against a baseline measured in this run:
   engine's own throughput with two worker threads (the server's ``inference_workers``). Each
   of ``--rounds`` HTTP rounds runs between two engine rounds and is divided by their mean.
   Target: http / engine >= 0.85 (median of the rounds).
-* ``fusion``: held-out top-1 on Oxford-17 photos never trained on, one photo vs two photos of
-  the same class (consecutive held-out pairs, organ ``flower``), through the service's fusion.
+Accuracy with one, two and five photos per request: ``bench/bench_fusion.py``.
 
 ``--data-dir`` reuses a data directory holding a ``flowers17`` project; by default one is trained
 (40 photos per class, 17 classes) into a temporary directory first. JSON goes to stdout.
@@ -149,10 +148,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=80)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    import numpy as np
     import requests
 
-    from hortus.identify.service import MULTI_PHOTO_VIEWS, rank_species
     from hortus.vision.engine import VisionEngine, limit_blas_threads
 
     data_dir = args.data_dir
@@ -267,26 +264,8 @@ def main() -> None:
         server.terminate()
         server.join(10)
 
-    one_hits = two_hits = one_total = two_total = 0
-    for label, name in SPECIES.items():
-        held = photos(label)[TRAIN:]
-        decoded = [engine.decode(p.read_bytes()) for p in held]
-        embeddings = engine.embed(decoded).embeddings  # one photo: every view
-        pair_embeddings = engine.embed(decoded, views=MULTI_PHOTO_VIEWS).embeddings
-        for i in range(len(held)):
-            ranking = rank_species([model], embeddings[i:i + 1], ["flower"])
-            one_hits += max(ranking.merged, key=ranking.merged.get) == name
-            one_total += 1
-        for i in range(0, len(held) - 1, 2):
-            ranking = rank_species([model], pair_embeddings[i:i + 2], ["flower", "flower"])
-            two_hits += max(ranking.merged, key=ranking.merged.get) == name
-            two_total += 1
-    fusion = {"one_photo_top1": round(one_hits / one_total, 4), "one_photo_n": one_total,
-              "two_photos_top1": round(two_hits / two_total, 4), "two_photos_n": two_total}
-    log(f"fusion: {fusion}")
-    del np
     print(json.dumps({"single_12mp": single, "five_vs_one": five_photos,
-                      "throughput": throughput, "fusion_held_out": fusion}, indent=2))
+                      "throughput": throughput}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ files committed beside the commands that wrote them, digit for digit.
 * the end-to-end rows are ``docs/figures/breadth.json`` (``bench/bench_breadth.py``);
 * the all-against-alone rows are ``docs/figures/union.json`` (``bench/bench_union.py``);
 * the development-set CV figures of README and docs are ``docs/figures/cv/*.json``, and the
-  fusion figures of ``docs/identify.md`` are ``docs/figures/identify.json``;
+  fusion figures of ``docs/identify.md`` are ``docs/figures/fusion.json`` (1, 2, 5 photos);
 * each packaged project's held-out row is its shipped ``metrics.json``.
 """
 
@@ -103,9 +103,16 @@ def test_readme_and_docs_quote_the_cv_files() -> None:
 
 
 def test_identify_docs_quote_the_fusion_figures() -> None:
-    fusion = json.loads((FIGURES / "identify.json").read_text())["fusion_held_out"]
-    text = " ".join((REPO / "docs" / "identify.md").read_text(encoding="utf-8").split())
-    assert (f"**one photo {fusion['one_photo_top1']:.3f}** ({fusion['one_photo_n']} photos)"
-            in text)
-    assert (f"**two photos of the same class {fusion['two_photos_top1']:.3f}** "
-            f"({fusion['two_photos_n']} pairs") in text
+    by_count = json.loads((FIGURES / "fusion.json").read_text())["by_photos_per_request"]
+    text = (REPO / "docs" / "identify.md").read_text(encoding="utf-8")
+    assert set(by_count) == {"1", "2", "5"}
+    for n, v in by_count.items():
+        row = (f"| {n} | {v['requests']} | {v['top1']:.3f} | {v['kept']:.3f} | "
+               f"{v['unknown_requests']} | {v['unknown_rejected']:.3f} | "
+               f"{v['mean_top_score']:.3f} | {v['ece']:.3f} |")
+        assert row in text, row
+    before = json.loads((FIGURES / "fusion-before-88681f0.json").read_text())
+    before_kept = {n: v["kept"] for n, v in before["by_photos_per_request"].items()}
+    flat = " ".join(text.split())
+    assert (f"two-photo requests kept {before_kept['2']:.3f} of the answerable ones and "
+            f"five-photo requests {before_kept['5']:.3f}") in flat

@@ -24,6 +24,21 @@ def test_one_full_weight_photo_is_its_own_distribution():
     assert np.allclose(fusion.fuse_probabilities(p, np.array([1.0])), p[0], atol=1e-9)
 
 
+@pytest.mark.parametrize("organ", ["leaf", "auto", "bark", "habit", "other", "fruit"])
+def test_one_photo_of_any_organ_keeps_its_calibrated_distribution(organ):
+    # The head's temperature was fitted on single photos: a leaf photo alone must not be
+    # flattened by its organ's weight (it was raised to 0.6 before).
+    p = np.array([[0.7, 0.2, 0.1]])
+    fused = fusion.fuse_probabilities(p, fusion.organ_weights([organ]))
+    assert np.allclose(fused, p[0], atol=1e-9)
+
+
+def test_weights_are_relative_to_the_most_telling_organ():
+    w = fusion.organ_weights(["leaf", "bark", "leaf"])
+    assert w.max() == 1.0
+    assert w[1] / w[0] == pytest.approx(fusion.ORGAN_WEIGHTS["bark"] / fusion.ORGAN_WEIGHTS["leaf"])
+
+
 def test_agreeing_photos_sharpen_and_the_pool_is_normalised():
     p = np.array([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
     fused = fusion.fuse_probabilities(p, fusion.organ_weights(["flower", "flower"]))

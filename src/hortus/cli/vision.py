@@ -69,6 +69,12 @@ TrainViewsOption = Annotated[
     typer.Option(help="Training views, comma-separated (center,hflip,zoom,zoom_hflip,tl,tr,bl,"
                       "br); default all eight. Fewer views embed large sets faster."),
 ]
+TestViewsOption = Annotated[
+    str | None,
+    typer.Option(help="Views a photo is seen in at inference, comma-separated (as --train-views); "
+                      "the head is calibrated on their mean embedding, and the server embeds "
+                      "every photo in them; default center,hflip,zoom,zoom_hflip."),
+]
 GroupsOption = Annotated[
     bool,
     typer.Option(help="Keep the photos of one group (DIR/groups.csv) on one side of every "
@@ -146,6 +152,7 @@ def train(
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     max_per_class: MaxPerClassOption = None,
     train_views: TrainViewsOption = None,
+    test_views: TestViewsOption = None,
     groups: GroupsOption = True,
     inner_folds: Annotated[int | None, typer.Option(
         min=2,
@@ -180,7 +187,7 @@ def train(
         _fail(str(exc))
     from dataclasses import replace
 
-    recipe = _recipe(head=head, c=c, train_views=train_views,
+    recipe = _recipe(head=head, c=c, train_views=train_views, test_views=test_views,
                      inner_folds=inner_folds or threshold_folds)
     if max_references is not None:
         recipe = replace(recipe, max_references_per_class=max_references)
@@ -222,22 +229,27 @@ def train(
         console.print(f"[yellow]skipped[/yellow] {path}: {reason}")
 
 
+def _views(option: str, value: str) -> tuple[str, ...]:
+    from hortus.vision.test_time_crops import VIEWS
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [v for v in names if v not in VIEWS]
+    if not names or unknown:
+        raise typer.BadParameter(f"{option} takes names from {', '.join(VIEWS)} (got {value!r})")
+    return names
+
+
 def _recipe(head: str | None = None, c: float | None = None, train_views: str | None = None,
-            inner_folds: int | None = None):
+            inner_folds: int | None = None, test_views: str | None = None):
     from dataclasses import replace
 
-    from hortus.vision.test_time_crops import VIEWS
     from hortus.vision.training import DEFAULT_RECIPE
 
     recipe = DEFAULT_RECIPE
     if train_views is not None:
-        names = tuple(v.strip() for v in train_views.split(",") if v.strip())
-        unknown = [v for v in names if v not in VIEWS]
-        if not names or unknown:
-            raise typer.BadParameter(
-                f"--train-views takes names from {', '.join(VIEWS)} (got {train_views!r})"
-            )
-        recipe = replace(recipe, train_views=names)
+        recipe = replace(recipe, train_views=_views("--train-views", train_views))
+    if test_views is not None:
+        recipe = replace(recipe, test_views=_views("--test-views", test_views))
     if head is not None:
         if head not in ("logistic", "mlp"):
             raise typer.BadParameter("--head must be logistic or mlp")
@@ -276,6 +288,7 @@ def evaluate(
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     max_per_class: MaxPerClassOption = None,
     train_views: TrainViewsOption = None,
+    test_views: TestViewsOption = None,
     groups: GroupsOption = True,
 ) -> None:
     """Evaluate a trained project on DIR, or cross-validate the training recipe (--cv K).
@@ -326,7 +339,7 @@ def evaluate(
                 backbone=backbone,
                 cache_dir=settings.cache_dir,
                 recipe=_recipe(head=head, c=c, train_views=train_views,
-                               inner_folds=inner_folds),
+                               test_views=test_views, inner_folds=inner_folds),
                 folds=cv,
                 seed=seed,
                 progress=progress,

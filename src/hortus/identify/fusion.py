@@ -2,13 +2,15 @@
 
 The rule (documented in docs/identify.md):
 
-* Each photo ``i`` gives calibrated class probabilities ``p_i`` and an open-set score ``k_i``,
-  and carries the weight ``w_i`` of its organ (:data:`ORGAN_WEIGHTS`: flowers and fruits say
-  most about a species, then leaves, then bark and whole-plant views).
+* Each photo ``i`` gives calibrated class probabilities ``p_i`` and an open-set score ``k_i``
+  (every photo seen in the same views, those the head was calibrated on), and carries the
+  weight of its organ (:data:`ORGAN_WEIGHTS`: flowers and fruits say most about a species,
+  then leaves, then bark and whole-plant views), relative to the most telling organ among the
+  request's photos: ``w_i = W(organ_i) / max_j W(organ_j)``.
 * The photos are independent views of one plant, so their evidence multiplies: the fused
-  distribution is the weighted log-linear pool ``p(c) ∝ Π_i max(p_i(c), ε)^{w_i}``. With one
-  photo it is that photo's distribution raised to ``w`` (a mild flattening for weak organs);
-  each further photo sharpens it when they agree and softens it when they disagree. ``ε``
+  distribution is the weighted log-linear pool ``p(c) ∝ Π_i max(p_i(c), ε)^{w_i}``. One photo,
+  whatever its organ, keeps its calibrated distribution (its weight is 1); each further photo
+  sharpens it when they agree and softens it when they disagree, a weaker organ less. ``ε``
   keeps one photo from vetoing a class on its own.
 * The open-set score of the request is the weighted mean ``Σ w_i k_i / Σ w_i``; the request
   is rejected ("Species not found") when it is below the project's threshold.
@@ -37,8 +39,11 @@ EPSILON = 1e-4
 
 
 def organ_weights(organs: Sequence[str]) -> np.ndarray:
-    """The fusion weight of each photo's organ (``KeyError`` for an unknown organ)."""
-    return np.array([ORGAN_WEIGHTS[o] for o in organs], dtype=np.float64)
+    """The fusion weight of each photo: its organ's weight relative to the most telling organ
+    among the photos, so the best photo counts 1 and a single photo is never flattened
+    (``KeyError`` for an unknown organ)."""
+    weights = np.array([ORGAN_WEIGHTS[o] for o in organs], dtype=np.float64)
+    return weights / weights.max() if weights.size else weights
 
 
 def fuse_probabilities(probabilities: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -1,12 +1,13 @@
-"""Photos in as they arrive, embeddings out: decoding starts as soon as a photo is added.
+"""Photos in as they arrive, embeddings out: each photo is decoded and embedded as soon as it is
+added.
 
-Each photo is decoded in the inference pool as soon as it is added (and hashed beside it in the
-default pool), so with a streamed upload the first photos are decoded while the rest are still
-arriving. How a photo is embedded depends on how many photos there are (:func:`views_for`),
-known only once :meth:`PhotoPipeline.finish` is called: a photo decoded after that is embedded
-in the same pool task; one decoded before gets an embedding task of its own as soon as
-``finish`` knows. Every photo being its own task, five photos keep both workers busy to the end
-instead of leaving one idle behind a worker with three.
+Each photo is decoded and embedded in one inference-pool task as soon as it is added (and hashed
+beside it in the default pool), so with a streamed upload the first photos are embedded while
+the rest are still arriving. Every photo is seen in the engine's views whatever the number of
+photos: the heads' temperatures and open-set thresholds were fitted on those views, so one photo
+and five are calibrated alike (docs/identify.md, "Several photos"). Every photo being its own
+task, five photos keep both workers busy to the end instead of leaving one idle behind a worker
+with three.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from hortus.inference import Inference
 from hortus.vision.decode import DecodedImage, ImageDecodeError
 from hortus.vision.engine import VisionEngine
 
-MULTI_PHOTO_VIEWS = ("center",)
 INLINE_HASH_BYTES = 256 * 1024  # sha256 of 256 KiB: ~0.15 ms on the event loop
 _UNSUPPORTED_CODES = ("unsupported_format", "not_an_image")
 
@@ -57,16 +57,9 @@ def _decode_error(filename: str, position: int, exc: ImageDecodeError) -> Except
     return InvalidInput(f"{label}: {exc.reason}.", error="bad image")
 
 
-def views_for(count: int) -> Sequence[str] | None:
-    """A single photo is embedded in all the engine's views; several photos of one plant in
-    ``MULTI_PHOTO_VIEWS`` only, since fusing the photos already averages over viewpoints (and
-    five photos must cost at most about twice one)."""
-    return MULTI_PHOTO_VIEWS if count > 1 else None
-
-
-def _embed(engine: VisionEngine, image: DecodedImage, views: Sequence[str] | None) -> np.ndarray:
-    """One photo's embedding ``[D]`` (a pool task)."""
-    return engine.embed([image], views=views).embeddings[0]
+def _embed(engine: VisionEngine, image: DecodedImage) -> np.ndarray:
+    """One photo's embedding ``[D]``: the mean over the engine's views."""
+    return engine.embed([image]).embeddings[0]
 
 
 def _forget(future: asyncio.Future[Any]) -> None:
@@ -86,9 +79,8 @@ class PhotoPipeline:
         self._inference = inference
         self._engine = engine
         self._uploads: list[tuple[str, bytes]] = []
-        self._decoding: list[asyncio.Future[tuple[DecodedImage, np.ndarray | None]]] = []
+        self._embedding: list[asyncio.Future[np.ndarray]] = []
         self._hashing: list[asyncio.Future[str]] = []
-        self._count: int | None = None  # set by finish(); read by the pool's threads
         self._finished = False
 
     def __len__(self) -> int:
@@ -99,17 +91,17 @@ class PhotoPipeline:
 
     async def __aexit__(self, *exc_info: object) -> None:
         if not self._finished:
-            futures: list[asyncio.Future[Any]] = [*self._decoding, *self._hashing]
+            futures: list[asyncio.Future[Any]] = [*self._embedding, *self._hashing]
             for future in futures:
                 _forget(future)
 
     def add(self, filename: str, data: bytes) -> None:
-        """Start decoding (and hashing) a photo."""
+        """Start decoding and embedding (and hashing) a photo."""
         loop = asyncio.get_running_loop()
         position = len(self._uploads)
         self._uploads.append((filename, data))
-        self._decoding.append(asyncio.ensure_future(
-            self._inference.run(self._decode, filename, data, position)))
+        self._embedding.append(asyncio.ensure_future(
+            self._inference.run(self._decode_and_embed, filename, data, position)))
         if len(data) <= INLINE_HASH_BYTES:  # cheaper than a trip to a thread
             hashed: asyncio.Future[str] = loop.create_future()
             hashed.set_result(photo_id(data))
@@ -117,36 +109,23 @@ class PhotoPipeline:
             hashed = loop.run_in_executor(None, photo_id, data)
         self._hashing.append(hashed)
 
-    def _decode(self, filename: str, data: bytes,
-                position: int) -> tuple[DecodedImage, np.ndarray | None]:
-        """Decode one photo, and embed it too if the number of photos is known (a pool task).
-        A bad photo becomes the API's 400 or 415."""
+    def _decode_and_embed(self, filename: str, data: bytes, position: int) -> np.ndarray:
+        """Decode one photo and embed it (a pool task). A bad photo becomes the API's 400 or
+        415."""
         try:
             image = self._engine.decode(data)
         except ImageDecodeError as exc:
             error = _decode_error(filename, position, exc)
             error.position = position  # type: ignore[attr-defined]
             raise error from None
-        count = self._count
-        return image, (None if count is None else _embed(self._engine, image, views_for(count)))
+        return _embed(self._engine, image)
 
     async def finish(self, organs: Sequence[str]) -> tuple[list[Photo], np.ndarray]:
         """The photos (with ``organs``, in order) and their embeddings ``[n, D]``.
 
         Raises the error of the first bad photo in upload order, whichever worker met it.
         """
-        self._count = len(self._uploads)
-        views = views_for(self._count)
-
-        async def embedded(
-                decoding: asyncio.Future[tuple[DecodedImage, np.ndarray | None]]) -> np.ndarray:
-            image, embedding = await decoding
-            if embedding is None:
-                embedding = await self._inference.run(_embed, self._engine, image, views)
-            return embedding
-
-        outcomes = await asyncio.gather(*(embedded(d) for d in self._decoding),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(*self._embedding, return_exceptions=True)
         ids = await asyncio.gather(*self._hashing)
         self._finished = True
         failures = [o for o in outcomes if isinstance(o, BaseException)]

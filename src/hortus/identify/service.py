@@ -30,7 +30,7 @@ from hortus.errors import InvalidInput, NotFound
 from hortus.identify import fusion, related, remote
 from hortus.identify.charge import QuotaListener, identification_unit
 from hortus.identify.params import MAX_IMAGES, check_organs
-from hortus.identify.pipeline import MULTI_PHOTO_VIEWS, Photo, PhotoPipeline, image_label
+from hortus.identify.pipeline import Photo, PhotoPipeline, image_label
 from hortus.identify.projects import ALL_PROJECTS, PROJECT_NOT_FOUND, resolve_projects
 from hortus.identify.schemas import ApiStatus, IdentifyOptions
 from hortus.identify.upload import OrganField, UploadedPhoto
@@ -41,7 +41,7 @@ from hortus.vision.decode import ImageDecodeError
 from hortus.vision.engine import ProjectModel, ReferencePhoto, VisionEngine
 from hortus.vision.openset import rejects
 
-__all__ = ["ALL_PROJECTS", "MULTI_PHOTO_VIEWS", "PROJECT_NOT_FOUND", "SPECIES_NOT_FOUND",
+__all__ = ["ALL_PROJECTS", "PROJECT_NOT_FOUND", "SPECIES_NOT_FOUND",
            "Identification", "health", "identify_photos", "load_engine", "rank_species"]
 
 REFERENCES_PER_RESULT = 3
