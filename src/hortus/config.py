@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     identify_per_day: int = Field(default=500, ge=0)
     analysis_per_month: int = Field(default=5000, ge=0)
     plants_per_day: int = Field(default=10000, ge=0)
+    web_identify_visitor_per_day: int = Field(
+        default=5, ge=0, le=100_000,
+        description="Identifications a signed-out visitor may make a day (UTC) on the web "
+                    "identify page, counted per client address (an IPv6 address by its /64); "
+                    "0: sign in to identify. All visitors together also share one account's "
+                    "daily quota (docs/web.md).",
+    )
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # Limits on image work, whatever the answer (docs/operations.md). A photo's pixels are
     # checked from its header before any is decoded; 50,000,000 is the decoder's own cap.
@@ -209,6 +216,16 @@ class Settings(BaseSettings):
         default=600.0, ge=1, le=7 * 86400,
         description="Seconds between two retention sweeps of a running server (the first "
                     "runs at start).",
+    )
+
+    # Observations and community review (docs/observations.md)
+    review_ai_vote: str = Field(
+        default="off", pattern="^(off|fixed|invalidating|confident)$",
+        description="The AI's vote in the label aggregation of observations: off; fixed "
+                    "(weight 1.7 in the label, confidence and accuracy); invalidating "
+                    "(confidence and accuracy only, never the label); confident (as fixed, "
+                    "only when its calibrated probability is >= 0.7). It never validates an "
+                    "observation alone. A change recomputes every label at the next vote.",
     )
 
     @field_validator("identify_url_hosts", "identify_url_test_loopback", "trusted_proxies",

@@ -10,6 +10,7 @@ from hortus.cli import backup as backup_commands
 from hortus.cli import db as db_commands
 from hortus.cli import keys as key_commands
 from hortus.cli import media as media_commands
+from hortus.cli import observations as observation_commands
 from hortus.cli import plants as plant_commands
 from hortus.cli import serve as serve_commands
 
@@ -28,6 +29,7 @@ account_commands.register(app)
 backup_commands.register(app)
 media_commands.register(app)
 analysis_commands.register(app)
+observation_commands.register(app)
 
 try:  # the vision commands arrive with the vision engine
     from hortus.cli import vision as vision_commands
