@@ -116,3 +116,37 @@ def test_identify_docs_quote_the_fusion_figures() -> None:
     flat = " ".join(text.split())
     assert (f"two-photo requests kept {before_kept['2']:.3f} of the answerable ones and "
             f"five-photo requests {before_kept['5']:.3f}") in flat
+
+
+def _held_out_rows() -> dict[str, list[str]]:
+    """The card's held-out table, by project: its cells."""
+    start = CARD.index("| project | held-out photos | top-1 | macro top-1 |")
+    rows = {}
+    for line in CARD[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells
+    return rows
+
+
+@pytest.mark.parametrize("project", sorted(_held_out_rows()))
+def test_every_held_out_row_quotes_its_metrics(project: str) -> None:
+    root = PACKAGED / "projects" / project
+    metrics = json.loads((root / (root / "ACTIVE").read_text().strip() / "metrics.json")
+                         .read_text())
+    cells = _held_out_rows()[project]
+    assert cells[1] == f"{metrics['n']:,}"
+    assert cells[2].split(" ")[0] == f"{metrics['top1']:.3f}"
+    assert cells[3] == f"{metrics['macro_top1']:.3f}"
+    assert cells[4] == f"{metrics['openset_keep']:.3f}"
+    if "reject_refused" in metrics:
+        assert cells[5].startswith(f"{metrics['reject_refused']:.3f} of `")
+    else:
+        assert cells[5] == ""
+    per_class = {name: v["top1"] for name, v in metrics["per_class"].items()}
+    weakest = min(per_class, key=lambda name: per_class[name])
+    if per_class[weakest] < 1.0:
+        assert cells[6] == f"{weakest.replace('_', ' ')} {per_class[weakest]:.3f}"
+    else:
+        assert cells[6] == ""
