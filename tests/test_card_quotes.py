@@ -150,3 +150,22 @@ def test_every_held_out_row_quotes_its_metrics(project: str) -> None:
         assert cells[6] == f"{weakest.replace('_', ' ')} {per_class[weakest]:.3f}"
     else:
         assert cells[6] == ""
+
+
+def test_open_set_paragraph_quotes_openset_json() -> None:
+    figures = json.loads((FIGURES / "openset.json").read_text())
+    flowers, bean = figures["flowers"], figures["bean"]
+    for project in (flowers, bean):  # measured on the versions shipped now
+        name = "flowers" if project is flowers else "bean"
+        assert project["version"] == (PACKAGED / "projects" / name / "ACTIVE").read_text().strip()
+    text = " ".join(CARD.split())
+    assert (f"all {flowers['skimage']['photos']} scikit-image sample pictures") in text
+    assert (f"{flowers['skimage']['rejected']:.1%} by `flowers` (highest score "
+            f"{flowers['skimage']['highest_score']:.2f} against its threshold "
+            f"{flowers['skimage']['threshold']:.2f}), {bean['skimage']['rejected']:.1%} by `bean` "
+            f"({bean['skimage']['highest_score']:.2f} against {bean['skimage']['threshold']:.2f})"
+            ) in text
+    assert (f"`bean` rejects {bean['oxford17_and_flowers5']['rejected']:.1%} of the "
+            f"{bean['oxford17_and_flowers5']['photos']:,} Oxford-17 and flowers5 photos, "
+            f"`flowers` {flowers['ibean_leaves']['rejected']:.1%} of the "
+            f"{flowers['ibean_leaves']['photos']:,} iBean leaves") in text
