@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
@@ -84,9 +85,27 @@ def family_for(path: str) -> ApiFamily | None:
     return None
 
 
-def _render(request: Request, status: int, error: str, message: str,
-            exc: HortusError | None = None) -> Response:
+# Outside every family, a browser (it asks for text/html) gets the web pages' HTML error page
+# when the app has one: ``app.state.error_page(request, status, message)`` (hortus.web).
+PageRenderer = Callable[[Request, int, str], Response]
+
+
+async def _page_for_people(request: Request, status: int, message: str) -> Response | None:
+    render_page: PageRenderer | None = getattr(request.app.state, "error_page", None)
+    if render_page is None or "text/html" not in request.headers.get("accept", "").lower():
+        return None
+    try:  # in a worker thread: the page reads the visitor's session from the database
+        return await run_in_threadpool(render_page, request, status, message)
+    except Exception:  # noqa: BLE001 - the JSON answer below is the fallback
+        logger.exception("The HTML error page failed on %s", request.url.path)
+        return None
+
+
+async def _render(request: Request, status: int, error: str, message: str,
+                  exc: HortusError | None = None) -> Response:
     family = family_for(request.url.path)
+    if family is None and (page := await _page_for_people(request, status, message)) is not None:
+        return page
     renderer = family.render if family else render_default
     return renderer(status, error, message, exc)
 
@@ -145,11 +164,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HortusError)
     async def _domain(request: Request, exc: HortusError) -> Response:
-        return _render(request, exc.status, exc.error, exc.message, exc)
+        return await _render(request, exc.status, exc.error, exc.message, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return _render(request, 400, "invalid request", _validation_message(exc))
+        return await _render(request, 400, "invalid request", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -157,7 +176,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else error
         if exc.status_code == 404 and message == "Not Found":
             message = f"There is no endpoint {request.method} {request.url.path}."
-        response = _render(request, exc.status_code, error, message)
+        response = await _render(request, exc.status_code, error, message)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         if exc.status_code == 405:
@@ -167,5 +186,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return _render(request, 500, "internal error",
+        return await _render(request, 500, "internal error",
                        "Something went wrong on the server; it has been logged.")

@@ -95,7 +95,8 @@ def test_keys_quota_expose_rotate_revoke(run) -> None:  # type: ignore[no-untype
 
     rotated = json.loads(run("keys", "rotate", key["key_id"], "--account", "ops@example.org",
                              "--json").output)
-    assert rotated["key_id"] != key["key_id"]
+    assert rotated["key_id"] == key["key_id"]  # same id, new secret
+    assert rotated["key_secret"] != key["key_secret"]
     after = json.loads(run("keys", "list", "--account", "ops@example.org", "--json").output)
     assert after["key_id"] == rotated["key_id"] and after["expose"] is True
     assert after["domains"] == ["app.example.org"]

@@ -87,6 +87,9 @@ def test_sign_up_generate_expose_and_use_from_a_browser_app(tmp_path: Path, brow
         page.get_by_label("E-mail address").fill("gardener@example.org")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
+        # Sign-in lands on the identify page; the keys are one link away.
+        expect(page.get_by_role("heading", name="Identify a plant")).to_be_visible()
+        page.get_by_role("link", name="API keys").click()
         expect(page.get_by_role("heading", name="Your API key")).to_be_visible()
 
         # Generate a key: shown once.

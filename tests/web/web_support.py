@@ -30,3 +30,19 @@ def sign_up(client: TestClient, email: str, password: str = PASSWORD) -> None:
     signed_in = client.post("/login", data={"email": email, "password": password,
                                             "csrf_token": csrf_of(page.text)})
     assert signed_in.status_code == 303, signed_in.text
+
+
+_NEW_KEY = re.compile(r'id="new-api-key"[^>]*>([^<]+)<')
+
+
+def generate_key(client: TestClient, label: str = "") -> tuple[str, str, str]:
+    """Generate a key on the keys page as a browser does (the POST redirects; the next keys
+    page shows the secret once): ``(key_id, secret, that page's HTML)``."""
+    made = client.post("/settings/api-key/generate", data={
+        "label": label, "csrf_token": csrf_of(client.get("/settings/api-key").text)})
+    assert made.status_code == 303, made.text
+    page = client.get(made.headers["location"]).text
+    match = _NEW_KEY.search(page)
+    assert match, "the new key is not shown"
+    key_id, secret = match.group(1).split(".")
+    return key_id, secret, page

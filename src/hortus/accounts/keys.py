@@ -23,10 +23,14 @@ class NewKey:
         return f"{self.key_id}.{self.key_secret}"
 
 
+def new_secret() -> str:
+    """A fresh key secret: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
 def generate_key() -> NewKey:
     """A fresh key id (public) and secret (256 random bits)."""
-    return NewKey(key_id=KEY_ID_PREFIX + secrets.token_hex(10),
-                  key_secret=secrets.token_urlsafe(32))
+    return NewKey(key_id=KEY_ID_PREFIX + secrets.token_hex(10), key_secret=new_secret())
 
 
 def hash_secret(secret: str) -> str:

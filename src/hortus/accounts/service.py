@@ -18,7 +18,14 @@ from hortus.accounts.exposure import (
     parse_ips,
     stored_list,
 )
-from hortus.accounts.keys import NewKey, generate_key, hash_secret, secret_matches, split_api_key
+from hortus.accounts.keys import (
+    NewKey,
+    generate_key,
+    hash_secret,
+    new_secret,
+    secret_matches,
+    split_api_key,
+)
 from hortus.accounts.models import Account, ApiKey
 from hortus.db.base import utcnow
 from hortus.errors import InvalidInput, NotFound
@@ -273,15 +280,14 @@ def revoke_key(*, session: Session, account: Account, key_id: str) -> ApiKey:
 
 
 def rotate_key(*, session: Session, account: Account, key_id: str) -> NewKey:
-    """A new key with the old one's label and exposure settings; the old one is revoked."""
-    old = get_own_key(session=session, account=account, key_id=key_id)
-    old.revoked_at = utcnow()
-    new = create_key(session=session, account=account, label=old.label)
-    replacement = session.scalar(select(ApiKey).where(ApiKey.key_id == new.key_id))
-    assert replacement is not None
-    replacement.expose = old.expose
-    replacement.authorized_domains = old.authorized_domains
-    replacement.authorized_ips = old.authorized_ips
+    """Give a live key a new secret; its id, label and exposure settings stay as they were.
+
+    The old secret stops working at once in this process (and within
+    ``keycache.TTL_SECONDS`` in any other); the new one is returned, never retrievable again.
+    """
+    key = get_own_key(session=session, account=account, key_id=key_id)
+    new = NewKey(key_id=key.key_id, key_secret=new_secret())
+    key.secret_hash = hash_secret(new.key_secret)
     session.flush()
     keycache.forget_all()
     return new

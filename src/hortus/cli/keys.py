@@ -117,7 +117,7 @@ def rotate_command(
     account: str = ACCOUNT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the new key as JSON."),
 ) -> None:
-    """Replace a key by a new one with the same settings; the old one is revoked."""
+    """Give a key a new secret (same id and settings); the old secret stops working."""
     from hortus.accounts import service
 
     with _database() as database, database.write() as session:

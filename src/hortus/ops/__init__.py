@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-UPLOAD_PAGES = frozenset({"/identify"})  # web pages whose forms carry photos
+UPLOAD_PAGES = frozenset({"/identify", "/diagnose"})  # web pages whose forms carry photos
 
 
 def install(app: FastAPI) -> None:

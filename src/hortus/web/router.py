@@ -18,13 +18,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from hortus.accounts import passwords, quotas, service, sessions, signin
-from hortus.accounts.keys import NewKey
+from hortus.accounts.keys import secret_matches
 from hortus.accounts.models import Account
 from hortus.accounts.throttle import ThrottlePolicy
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError, InvalidInput
 from hortus.ops.metrics import SIGN_IN_THROTTLED
-from hortus.web import security
+from hortus.web import key_flash, security
 from hortus.web.limits import client_address, minutes, password_limiter, throttled
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -118,7 +118,7 @@ def redirect(visit: Visit, url: str) -> Response:
 def _safe_next(value: str | None) -> str:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return SETTINGS_PATH
+    return "/identify"  # where people land after signing in (not the developers' keys page)
 
 
 def _csrf_refused(visit: Visit, presented: str) -> Response | None:
@@ -136,7 +136,7 @@ Text = Annotated[str, Form()]
 @router.get("/signup")
 def signup_page(visit: VisitDep) -> Response:
     if visit.account is not None:
-        return redirect(visit, SETTINGS_PATH)
+        return redirect(visit, "/identify")
     return render(visit, "signup.html", email="", errors=[])
 
 
@@ -220,7 +220,7 @@ def logout(visit: VisitDep, db: DatabaseDep, csrf_token: Text = "") -> Response:
 
 
 def _settings_page(visit: Visit, db: DatabaseDep, settings: SettingsDep, *, status: int = 200,
-                   new_key: NewKey | None = None, notice: str | None = None,
+                   flash: key_flash.KeyFlash | None = None, notice: str | None = None,
                    errors: dict[str, list[str]] | None = None,
                    drafts: dict[str, dict[str, Any]] | None = None) -> Response:
     assert visit.account is not None
@@ -228,8 +228,15 @@ def _settings_page(visit: Visit, db: DatabaseDep, settings: SettingsDep, *, stat
         keys = service.list_keys(session=session, account=visit.account)
         usage = quotas.usage_summary(session=session, settings=settings,
                                      account_id=visit.account.id)
+    # A flash shows a secret only while it is still the key's secret (not revoked or rotated
+    # again since).
+    if flash is not None and not any(
+            k.key_id == flash.key.key_id and secret_matches(flash.key.key_secret, k.secret_hash)
+            for k in keys):
+        flash = None
     return render(visit, "api_key.html", status=status, keys=keys, usage=usage,
-                  new_key=new_key, notice=NOTICES.get(notice or ""), errors=errors or {},
+                  new_key=flash.key if flash else None, flash_kind=flash.kind if flash else None,
+                  notice=NOTICES.get(notice or ""), errors=errors or {},
                   drafts=drafts or {}, exposure=service.key_exposure,
                   public_name=service.public_name(account_id=visit.account.id,
                                                   handle=visit.account.handle),
@@ -249,50 +256,109 @@ def _key_form_account(visit: Visit, csrf_token: str) -> Account | Response:
     return visit.account if refused is None else refused
 
 
+@router.get("/settings")
+@router.get(f"{SETTINGS_PATH}/generate")
+@router.get(HANDLE_PATH)
+def settings_root(visit: VisitDep) -> Response:
+    """``/settings`` is the keys page (the only settings page); so are the addresses of its
+    forms when typed or reloaded."""
+    return redirect(visit, SETTINGS_PATH)
+
+
 @router.get(SETTINGS_PATH)
 def settings_page(visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
                   notice: str | None = None) -> Response:
     if visit.account is None:
         return _login_first(visit)
-    return _settings_page(visit, db, settings, notice=notice)
+    flash = key_flash.opened(visit.request, server_key=visit.secret, token=visit.token)
+    response = _settings_page(visit, db, settings, flash=flash, notice=notice)
+    key_flash.forget(visit.request, response, path=SETTINGS_PATH)  # shown once
+    return response
+
+
+def _show_once(visit: Visit, flash: key_flash.KeyFlash) -> Response:
+    """Redirect to the keys page, which shows the new secret once (post/redirect/get: reloading
+    it makes no other key)."""
+    response = redirect(visit, f"{SETTINGS_PATH}#new-key")
+    key_flash.give(visit.request, response, server_key=visit.secret, token=visit.token,
+                   path=SETTINGS_PATH, flash=flash)
+    return response
 
 
 @router.post(f"{SETTINGS_PATH}/generate")
-def generate_key(visit: VisitDep, db: DatabaseDep, settings: SettingsDep, label: Text = "",
+def generate_key(visit: VisitDep, db: DatabaseDep, label: Text = "",
                  csrf_token: Text = "") -> Response:
     if isinstance(account := _key_form_account(visit, csrf_token), Response):
         return account
     with db.write() as session:
         new = service.create_key(session=session, account=account,
                                  label=label.strip()[:200] or None)
-    return _settings_page(visit, db, settings, new_key=new)
+    return _show_once(visit, key_flash.KeyFlash(kind="generated", key=new))
+
+
+# The actions that ask first, without JavaScript: the keys page links to a confirmation page
+# (GET), whose form posts with confirm=yes. A POST without it shows that page again.
+KEY_ACTIONS = ("rotate", "revoke")
+
+
+def _key_not_found(visit: Visit, exc: HortusError) -> Response:
+    return render(visit, "error.html", status=exc.status, title="No such key",
+                  message=exc.message, back={"href": SETTINGS_PATH, "text": "Your API keys"})
+
+
+def _confirm_page(visit: Visit, db: DatabaseDep, key_id: str, action: str) -> Response:
+    assert visit.account is not None
+    try:
+        with db.read() as session:
+            key = service.get_own_key(session=session, account=visit.account, key_id=key_id)
+    except HortusError as exc:
+        return _key_not_found(visit, exc)
+    return render(visit, "api_key_confirm.html", key=key, action=action,
+                  exposure=service.key_exposure(key))
+
+
+@router.get(SETTINGS_PATH + "/{key_id}/{action}")
+def confirm_key_action(key_id: str, action: str, visit: VisitDep, db: DatabaseDep) -> Response:
+    """The page that asks before a key's secret is rotated or the key revoked."""
+    if visit.account is None:
+        return _login_first(visit)
+    if action == "exposure":  # the exposure form's address, typed or reloaded
+        return redirect(visit, SETTINGS_PATH)
+    if action not in KEY_ACTIONS:
+        return render(visit, "error.html", status=404, title="Page not found",
+                      message="There is no such page for API keys.",
+                      back={"href": SETTINGS_PATH, "text": "Your API keys"})
+    return _confirm_page(visit, db, key_id, action)
 
 
 @router.post(SETTINGS_PATH + "/{key_id}/rotate")
-def rotate_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
+def rotate_key(key_id: str, visit: VisitDep, db: DatabaseDep, confirm: Text = "",
                csrf_token: Text = "") -> Response:
+    """Give the key a new secret (same id, label and exposure); the old one stops working."""
     if isinstance(account := _key_form_account(visit, csrf_token), Response):
         return account
+    if confirm != "yes":
+        return _confirm_page(visit, db, key_id, "rotate")
     try:
         with db.write() as session:
             new = service.rotate_key(session=session, account=account, key_id=key_id)
     except HortusError as exc:
-        return _settings_page(visit, db, settings, status=exc.status,
-                              errors={key_id: [exc.message]})
-    return _settings_page(visit, db, settings, new_key=new)
+        return _key_not_found(visit, exc)
+    return _show_once(visit, key_flash.KeyFlash(kind="rotated", key=new))
 
 
 @router.post(SETTINGS_PATH + "/{key_id}/revoke")
-def revoke_key(key_id: str, visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
+def revoke_key(key_id: str, visit: VisitDep, db: DatabaseDep, confirm: Text = "",
                csrf_token: Text = "") -> Response:
     if isinstance(account := _key_form_account(visit, csrf_token), Response):
         return account
+    if confirm != "yes":
+        return _confirm_page(visit, db, key_id, "revoke")
     try:
         with db.write() as session:
             service.revoke_key(session=session, account=account, key_id=key_id)
     except HortusError as exc:
-        return _settings_page(visit, db, settings, status=exc.status,
-                              errors={key_id: [exc.message]})
+        return _key_not_found(visit, exc)
     return redirect(visit, f"{SETTINGS_PATH}?notice=revoked")
 
 
