@@ -193,11 +193,19 @@ def main() -> None:
         if encoded is None:
             encoded = bodies[id(blobs[0]) * 10 + len(blobs)] = multipart(blobs)
         body, content_type = encoded
-        if getattr(local, "connection", None) is None:
-            local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        local.connection.request("POST", f"/v2/identify/{PROJECT}?api-key={key}", body=body,
-                                 headers={"Content-Type": content_type})
-        response = local.connection.getresponse()
+        for attempt in (1, 2):  # the server closes a connection idle past its keep-alive
+            if getattr(local, "connection", None) is None:
+                local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            try:
+                local.connection.request("POST", f"/v2/identify/{PROJECT}?api-key={key}",
+                                         body=body, headers={"Content-Type": content_type})
+                response = local.connection.getresponse()
+                break
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                local.connection.close()
+                local.connection = None
+                if attempt == 2:
+                    raise
         payload = response.read()
         assert response.status in (200, 404), payload[:300]
 

@@ -169,3 +169,21 @@ def test_open_set_paragraph_quotes_openset_json() -> None:
             f"{bean['oxford17_and_flowers5']['photos']:,} Oxford-17 and flowers5 photos, "
             f"`flowers` {flowers['ibean_leaves']['rejected']:.1%} of the "
             f"{flowers['ibean_leaves']['photos']:,} iBean leaves") in text
+
+
+def test_identify_speed_table_quotes_identify_json() -> None:
+    figures = json.loads((FIGURES / "identify.json").read_text())
+    single, five, throughput = (figures["single_12mp"], figures["five_vs_one"],
+                                figures["throughput"])
+    text = (REPO / "docs" / "identify.md").read_text(encoding="utf-8")
+    assert (f"| ≤ 1.25 | {single['ratio']:.3f} ({single['http_ms']:.1f} ms against "
+            f"{single['engine_ms']:.1f} ms) |") in text
+    assert (f"| ≤ 2 | {five['ratio']:.3f} ({five['five_ms']:.1f} ms against "
+            f"{five['one_ms']:.1f} ms) |") in text
+    assert (f"| ≥ 0.85 | {throughput['ratio']:.3f} (rounds {min(throughput['round_ratios']):.3f}"
+            f"–{max(throughput['round_ratios']):.3f}) |") in text
+    fusion = json.loads((FIGURES / "fusion.json").read_text())["by_photos_per_request"]
+    before = json.loads((FIGURES / "fusion-before-88681f0.json").read_text())
+    flat = " ".join(text.split())
+    assert (f"kept only {before['by_photos_per_request']['5']['kept']:.3f} of the answerable "
+            f"five-photo requests ({fusion['5']['kept']:.3f} now;") in flat
