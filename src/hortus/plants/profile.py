@@ -1,4 +1,5 @@
-"""A plant's whole profile for people: names in every language, links, varieties, ids."""
+"""A plant's whole profile for people: names in every language (named in words), readable
+attribute values, its photo and credit, links, varieties, ids."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hortus.errors import NotFound
+from hortus.plants.display import language_name, readable_attributes
+from hortus.plants.images import image_credits
 from hortus.plants.models import Plant, PlantRelation, Taxon
 
 
@@ -30,10 +33,18 @@ def plant_profile(*, session: Session, slug: str) -> dict[str, Any]:
         for t in session.scalars(select(Taxon).where(Taxon.name.in_(
             [n for n in (plant.genus, plant.family) if n])))
     }
+    credits = [c for c in image_credits(session, plant.id) if c["url"] == plant.image_thumb]
     return {
         "plant": plant,
         "names": dict(sorted(names.items())),
-        "attributes": [(a.key, a.value) for a in plant.attributes],
+        # [(code, "German", ["Tomate"]), ...], English first, then by language name.
+        "names_by_language": sorted(
+            ((code, language_name(code), values) for code, values in names.items()),
+            key=lambda entry: (entry[0] != "en", entry[1])),
+        "attributes": readable_attributes((a.key, a.value) for a in plant.attributes),
+        "photo": {"url": plant.image_thumb, "author": credits[0]["author"] if credits else None,
+                  "licence": credits[0]["licence"] if credits else None}
+        if plant.image_thumb else None,
         "external_ids": {e.system: e.value for e in plant.external_ids},
         "genus_authorship": taxa.get(("genus", plant.genus)),
         "family_authorship": taxa.get(("family", plant.family)),

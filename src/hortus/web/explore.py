@@ -1,28 +1,32 @@
-"""Pages for people to explore the knowledge base: home, plant search, plant profiles."""
+"""Pages for people to explore the knowledge base: home, the plant browser, plant profiles.
+
+The browser (``/plants``) is :mod:`hortus.plants.browse`: typo-tolerant search in every
+language of the names, filters, sorting. A bad parameter answers the page with its search form
+and a sentence saying what to change (400; 404 for a page past the last); a missing plant
+answers the browser with a search for the words of its address (404), never a page meant for
+signed-in people.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import replace
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from hortus.deps import DatabaseDep
-from hortus.errors import HortusError
+from hortus.errors import HortusError, NotFound
+from hortus.plants import browse
 from hortus.plants import service as plants
+from hortus.plants.facets import FACETS
 from hortus.plants.profile import plant_profile
-from hortus.plants.routing import invalid_input
-from hortus.plants.schemas import (
-    KeysetPlantPage,
-    OffsetPlantPage,
-    PageQuery,
-    PlantListQuery,
-    SearchQuery,
-    search_criteria,
-)
-from hortus.web.router import VisitDep, redirect, render
+from hortus.plants.schemas import MAX_ID
+from hortus.web.disease_pages import problems_for_plant
+from hortus.web.router import Visit, VisitDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
-PER_PAGE = 24
 
 
 @router.get("/")
@@ -32,47 +36,72 @@ def home(visit: VisitDep, db: DatabaseDep) -> Response:
     return render(visit, "home.html", plant_count=total)
 
 
+def _link(query: browse.BrowseQuery, **changes: Any) -> str:
+    """The browser's address for ``query`` with ``changes`` (``page=2``, ``q="tomato"``)."""
+    fields: dict[str, Any] = {"q": query.q, **query.facets, "page": query.page}
+    if query.sort != "relevance":
+        fields["sort"] = query.sort
+    fields.update(changes)
+    if fields.get("page") == 1:
+        del fields["page"]
+    return "/plants?" + urlencode({k: v for k, v in fields.items() if v not in ("", None)})
+
+
+def _browser(visit: Visit, db: DatabaseDep, query: browse.BrowseQuery, *, status: int = 200,
+             error: str | None = None, title: str | None = None,
+             search: bool = True) -> Response:
+    found: browse.BrowsePage | None = None
+    if search:
+        try:
+            with db.read() as session:
+                found = browse.browse_plants(session=session, query=query)
+        except HortusError as exc:
+            status, error = exc.status, exc.message
+    return render(visit, "plants.html", status=status, query=query, found=found, error=error,
+                  title=title, facets=FACETS, sorts=browse.SORTS, link=_link,
+                  chosen=browse.facet_labels(query),
+                  clear_filters=_link(replace(query, facets={}), page=1))
+
+
 @router.get("/plants")
-def plant_list(visit: VisitDep, db: DatabaseDep, q: str = "", page: str = "1") -> Response:
-    error = None
-    found: OffsetPlantPage | KeysetPlantPage | None
+def plant_browser(visit: VisitDep, db: DatabaseDep,
+                  params: Annotated[browse.BrowseParams, Query()]) -> Response:
     try:
-        with db.read() as session:
-            if q.strip():
-                criteria = search_criteria(
-                    SearchQuery.model_validate({"q": q, "page": page, "per_page": PER_PAGE}))
-                found = plants.search_plants(session=session, criteria=criteria)
-            else:
-                query = PlantListQuery.model_validate({"page": page or "1", "per_page": PER_PAGE})
-                found = plants.list_plants(session=session, query=query)
-    except ValidationError as exc:
-        error, found = invalid_input(exc.errors()).message, None
+        query = browse.browse_query(params)
     except HortusError as exc:
-        error, found = exc.message, None
-    if found is None:
-        found = OffsetPlantPage(plants=[], pagination=PageQuery().describe(0))
-    return render(visit, "plants.html", status=400 if error else 200, q=q, error=error,
-                  plants=found.plants, pagination=found.pagination)
+        kept = browse.BrowseQuery(q=browse.clean_text(params.q)[:200])
+        return _browser(visit, db, kept, status=exc.status, error=exc.message, search=False)
+    return _browser(visit, db, query)
+
+
+def _missing(visit: Visit, db: DatabaseDep, exc: HortusError, words: str = "") -> Response:
+    """A plant that is not there: the browser, searching for the words of its address."""
+    query = browse.BrowseQuery(q=browse.clean_text(words.replace("-", " "))[:200])
+    return _browser(visit, db, query, status=exc.status, error=exc.message,
+                    title="Plant not found", search=bool(query.q))
 
 
 @router.get("/plants/id/{plant_id}")
 def plant_by_id(visit: VisitDep, db: DatabaseDep, plant_id: int) -> Response:
     """The profile of a plant known by id (links from identification results)."""
     try:
+        if not 1 <= plant_id <= MAX_ID:  # ids are 32-bit: no such plant, and no query for it
+            raise NotFound(f"There is no plant with id {plant_id}.")
         with db.read() as session:
             slug = plants.read_plant(session=session, plant_id=plant_id).slug
     except HortusError as exc:
-        return render(visit, "error.html", status=exc.status, title="Plant not found",
-                      message=exc.message)
+        return _missing(visit, db, exc)
     return redirect(visit, f"/plants/{slug}")
 
 
 @router.get("/plants/{slug}")
 def plant_page(visit: VisitDep, db: DatabaseDep, slug: str) -> Response:
     try:
+        if not slug.isprintable():  # no plant has such a slug (nor may PostgreSQL read a NUL)
+            raise NotFound(f"There is no plant {browse.clean_text(slug)[:80]!r}.")
         with db.read() as session:
             profile = plant_profile(session=session, slug=slug)
-    except HortusError as exc:
-        return render(visit, "error.html", status=exc.status, title="Plant not found",
-                      message=exc.message)
-    return render(visit, "plant.html", **profile)
+            problems = problems_for_plant(session=session, plant_id=profile["plant"].id)
+    except NotFound as exc:
+        return _missing(visit, db, exc, words=slug)
+    return render(visit, "plant.html", problems=problems, **profile)
