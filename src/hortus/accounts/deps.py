@@ -14,7 +14,7 @@ errors (NotAuthenticated 401, Forbidden 403, QuotaExceeded 429) that each family
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -78,6 +78,17 @@ def note_quota(request: Request, state: quotas.QuotaState) -> None:
 def note_exceeded(request: Request, exc: QuotaExceeded) -> None:
     """Have a 429 carry Retry-After and RateLimit headers."""
     setattr(request.state, STATE_RATE_LIMIT, quotas.exceeded_headers(exc))
+
+
+def quota_listener(request: Request) -> Callable[[quotas.QuotaState | QuotaExceeded], None]:
+    """For a service that takes a quota unit itself: note where the quota stands afterwards
+    (RateLimit headers), or the 429's headers."""
+    def listen(outcome: quotas.QuotaState | QuotaExceeded) -> None:
+        if isinstance(outcome, QuotaExceeded):
+            note_exceeded(request, outcome)
+        else:
+            note_quota(request, outcome)
+    return listen
 
 
 def _load_key(db: Database, key_id: str) -> ApiKey | None:

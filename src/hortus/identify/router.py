@@ -14,14 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from hortus.accounts.deps import Caller, PlantnetCallerDep, note_exceeded, note_quota
+from hortus.accounts.deps import Caller, PlantnetCallerDep, quota_listener
 from hortus.accounts.deps import plantnet_caller as _plantnet_caller
-from hortus.accounts.quotas import API_IDENTIFY, QuotaState
+from hortus.accounts.quotas import API_IDENTIFY
 from hortus.api_families import ApiFamily, ErrorDocs
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError, NotAuthenticated, NotFound, QuotaExceeded
 from hortus.identify import catalogue, quota_views, serialize, service
-from hortus.identify.charge import QuotaListener
 from hortus.identify.schemas import (
     HORTUS_EXTENSION,
     LANGUAGES,
@@ -139,15 +138,6 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _quota_listener(request: Request) -> QuotaListener:
-    def listen(outcome: QuotaState | QuotaExceeded) -> None:
-        if isinstance(outcome, QuotaExceeded):
-            note_exceeded(request, outcome)
-        else:
-            note_quota(request, outcome)
-    return listen
-
-
 _IDENTIFIED: dict[int | str, dict[str, Any]] = {
     200: {"description": "The probable species, best first.", "headers": _RATE_LIMIT_HEADERS}}
 _IDENTIFY_404 = ('"Project not found": the project is unknown; "Species not found": the photos '
@@ -181,7 +171,7 @@ async def identify_upload(project: ProjectPath, query: Annotated[UploadQuery, Qu
         result = await service.identify_photos(
             inference=inference, database=db, settings=settings, account_id=caller.account_id,
             project=project, options=query, upload=upload, organs=query.organs,
-            on_quota=_quota_listener(request), media=media)
+            on_quota=quota_listener(request), media=media)
     except ImageWorkBusy as exc:
         note_busy(request, exc)
         raise
@@ -207,7 +197,7 @@ async def identify_urls(project: ProjectPath, query: Annotated[UrlQuery, Query()
         result = await service.identify_photos(
             inference=inference, database=db, settings=settings, account_id=caller.account_id,
             project=project, options=query, urls=query.images, organs=query.organs,
-            on_quota=_quota_listener(request), media=media)
+            on_quota=quota_listener(request), media=media)
     except ImageWorkBusy as exc:
         note_busy(request, exc)
         raise

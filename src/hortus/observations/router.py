@@ -14,13 +14,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from hortus.accounts.deps import note_exceeded, note_quota
-from hortus.accounts.quotas import QuotaState
+from hortus.accounts.deps import quota_listener
 from hortus.db import Database
 from hortus.deps import DatabaseDep, JsonBody, SettingsDep
-from hortus.errors import Forbidden, InvalidInput, QuotaExceeded
+from hortus.errors import Forbidden, InvalidInput
 from hortus.identify import serialize as identify_serialize
-from hortus.identify.charge import QuotaListener
 from hortus.identify.router import (
     IdentifyCallerDep,
     ProjectPath,
@@ -64,15 +62,6 @@ _VOTE_404 = (_OBSERVATION_404[:-1] + '; "Image not found": the observation has n
 
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def _quota_listener(request: Request) -> QuotaListener:
-    def listen(outcome: QuotaState | QuotaExceeded) -> None:
-        if isinstance(outcome, QuotaExceeded):
-            note_exceeded(request, outcome)
-        else:
-            note_quota(request, outcome)
-    return listen
 
 
 def _parse(model: type[Body], raw: Any) -> Body:
@@ -123,7 +112,7 @@ async def create_observation(query: Annotated[CreateQuery, Query()], request: Re
         observation_id = await service.create_observation(
             inference=inference, database=db, settings=settings, media=media,
             account_id=caller.account_id, project=query.project, new=new,
-            on_quota=_quota_listener(request))
+            on_quota=quota_listener(request))
     except ImageWorkBusy as exc:
         note_busy(request, exc)
         raise
@@ -269,7 +258,7 @@ async def identify_observation(project: ProjectPath, observation_id: Observation
         result = await service.identify_observation(
             inference=inference, database=db, settings=settings, media=media,
             account_id=caller.account_id, project=project, observation_id=key,
-            options=options, on_quota=_quota_listener(request))
+            options=options, on_quota=quota_listener(request))
     except ImageWorkBusy as exc:
         note_busy(request, exc)
         raise
