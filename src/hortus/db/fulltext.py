@@ -169,6 +169,7 @@ def _postgres_terms(names: str) -> str:
             f"WHERE w ~ '^[a-z]{{{MIN_TERM},}}$' ORDER BY w)")
 
 
+POSTGRES_EXTENSIONS = ("pg_trgm",)  # what the schema needs (backups name them: ops/backup.py)
 POSTGRES_FUZZY_DDL = [
     # Trusted since PostgreSQL 13: a database owner may create it (docs/web-plants.md).
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",

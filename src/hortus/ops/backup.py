@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from hortus import __version__
 from hortus.config import Settings
+from hortus.db.fulltext import POSTGRES_EXTENSIONS
 
 FORMAT = "hortus-backup/1"
 MANIFEST = "manifest.json"
@@ -138,8 +139,11 @@ def backup(*, settings: Settings, target: Path, include_models: bool = True) -> 
             engine = create_engine(f"sqlite:///{snapshot}")
         elif dialect == "postgresql":
             args, env = _postgres_target(url)
+            # A dump of one schema leaves out the extensions its objects need (the trigram
+            # index of plant names uses pg_trgm): name them, so a restore recreates them.
+            extensions = [f"--extension={name}" for name in POSTGRES_EXTENSIONS]
             _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges",
-                  "--file", str(snapshot), *args], env)
+                  *extensions, "--file", str(snapshot), *args], env)
             database_member = PG_MEMBER
             engine = create_engine(url)
         else:
