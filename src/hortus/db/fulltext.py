@@ -82,17 +82,19 @@ POSTGRES_DROP = [
 ]
 
 
+def _run_ddl(connection: Connection, sqlite: Sequence[str], postgres: Sequence[str]) -> None:
+    """Run the statements of the connection's dialect, in order."""
+    for statement in sqlite if connection.dialect.name == "sqlite" else postgres:
+        connection.execute(text(statement))
+
+
 def create_index(connection: Connection) -> None:
     """Create the dialect's full-text index (called from the migration)."""
-    ddl = SQLITE_DDL if connection.dialect.name == "sqlite" else POSTGRES_DDL
-    for statement in ddl:
-        connection.execute(text(statement))
+    _run_ddl(connection, SQLITE_DDL, POSTGRES_DDL)
 
 
 def drop_index(connection: Connection) -> None:
-    ddl = SQLITE_DROP if connection.dialect.name == "sqlite" else POSTGRES_DROP
-    for statement in ddl:
-        connection.execute(text(statement))
+    _run_ddl(connection, SQLITE_DROP, POSTGRES_DROP)
 
 
 # -- the vocabulary of plant names and its trigram index ----------------------------------------
@@ -228,15 +230,11 @@ def create_fuzzy_index(connection: Connection) -> None:
                 connection.execute(documents.update().where(documents.c.plant_id == plant_id)
                                    .values(names=rewritten))
         last = rows[-1][0]
-    ddl = SQLITE_FUZZY_DDL if connection.dialect.name == "sqlite" else POSTGRES_FUZZY_DDL
-    for statement in ddl:
-        connection.execute(text(statement))
+    _run_ddl(connection, SQLITE_FUZZY_DDL, POSTGRES_FUZZY_DDL)
 
 
 def drop_fuzzy_index(connection: Connection) -> None:
-    ddl = SQLITE_FUZZY_DROP if connection.dialect.name == "sqlite" else POSTGRES_FUZZY_DROP
-    for statement in ddl:
-        connection.execute(text(statement))
+    _run_ddl(connection, SQLITE_FUZZY_DROP, POSTGRES_FUZZY_DROP)
 
 
 _TERMS = table("plant_name_terms", column("term"), column("documents"))

@@ -198,6 +198,17 @@ class QuotaHistoryQuery(QueryModel):
         description="Year in the format YYYY (default: this year, UTC).")
 
 
+# The photo fields of a multipart body (identification, observations), with a description each.
+def photo_fields(images: str, organs: str) -> dict[str, Any]:
+    return {
+        "images": {"type": "array", "minItems": 1, "maxItems": MAX_IMAGES,
+                   "items": {"type": "string", "format": "binary"},
+                   "description": f"{images} [max: {MAX_IMAGES}]."},
+        "organs": {"type": "array", "maxItems": MAX_IMAGES,
+                   "items": {"type": "string", "enum": list(ORGANS)}, "description": organs},
+    }
+
+
 # The multipart body of POST /v2/identify/{project}: read as a stream by identify/upload.py, so
 # it is described here rather than declared as FastAPI form parameters.
 UPLOAD_BODY: dict[str, Any] = {
@@ -205,15 +216,8 @@ UPLOAD_BODY: dict[str, Any] = {
     "content": {"multipart/form-data": {"schema": {
         "type": "object",
         "required": ["images"],
-        "properties": {
-            "images": {"type": "array", "minItems": 1, "maxItems": MAX_IMAGES,
-                       "items": {"type": "string", "format": "binary"},
-                       "description": "Images: JPEG or PNG (WebP also accepted), all of the same "
-                                      f"plant [max: {MAX_IMAGES}]."},
-            "organs": {"type": "array", "maxItems": MAX_IMAGES,
-                       "items": {"type": "string", "enum": list(ORGANS)},
-                       "description": _ORGANS_DOC},
-        },
+        "properties": photo_fields(
+            "Images: JPEG or PNG (WebP also accepted), all of the same plant", _ORGANS_DOC),
     }}},
 }
 

@@ -15,14 +15,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic.json_schema import SkipJsonSchema
 
-from hortus.identify.fusion import ORGANS
-from hortus.identify.params import MAX_IMAGES
 from hortus.identify.schemas import (
     Flag,
     Language,
     ModelType,
     QueryModel,
     WireModel,
+    photo_fields,
 )
 from hortus.observations.licenses import LICENSE_URLS
 from hortus.observations.models import DEFAULT_LICENSE
@@ -81,14 +80,9 @@ CREATE_BODY: dict[str, Any] = {
         "type": "object",
         "required": ["images"],
         "properties": {
-            "images": {"type": "array", "minItems": 1, "maxItems": MAX_IMAGES,
-                       "items": {"type": "string", "format": "binary"},
-                       "description": "Photos of one plant: JPEG or PNG (WebP also accepted) "
-                                      f"[max: {MAX_IMAGES}]."},
-            "organs": {"type": "array", "maxItems": MAX_IMAGES,
-                       "items": {"type": "string", "enum": list(ORGANS)},
-                       "description": "Organ of each photo, in order (as for /v2/identify). "
-                                      "None: every photo is `auto`."},
+            **photo_fields("Photos of one plant: JPEG or PNG (WebP also accepted)",
+                           "Organ of each photo, in order (as for /v2/identify). None: every "
+                           "photo is `auto`."),
             "determination": {"type": "string", "maxLength": MAX_NAME_LENGTH,
                               "description": "The author's determination: a species name "
                                              "(GET /v2/species, or the plant database), or "
