@@ -28,6 +28,10 @@ from hortus.web import key_flash, security
 from hortus.web.limits import client_address, minutes, password_limiter, throttled
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+# Templates mark text for translation with {{ _("...") }}; until a language is chosen the
+# English text is shown.
+TEMPLATES.env.add_extension("jinja2.ext.i18n")
+TEMPLATES.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 SETTINGS_PATH = "/settings/api-key"
 HANDLE_PATH = "/settings/handle"
 NOTICES = {
