@@ -69,10 +69,12 @@ def test_crop_problems_are_diagnosed_by_the_recognised_crops_model(settings, cli
     assert right_crop >= 0.8 * checked, (right_crop, checked)
     for set_name, crop in (("coffee", "COFFEE"), ("blackgram", "BLACKGRAM"),
                            ("chilli", "CHILLI"), ("citrus_leaves", "CITRUS")):
+        # The six sample photos of the set's first class (several leaves; coffee's are
+        # symptom close-ups, the hardest for the recogniser): two thirds recognised.
         named = [_analyse(client, key, p)["plant_net"][:1]
                  for p in _photos(set_name, sorted(
-                     d.name for d in (SAMPLES / set_name).iterdir() if d.is_dir())[0])]
-        assert sum(bool(n) and n[0]["name"] == crop for n in named) >= 2, (set_name, named)
+                     d.name for d in (SAMPLES / set_name).iterdir() if d.is_dir())[0], 6)]
+        assert sum(bool(n) and n[0]["name"] == crop for n in named) >= 4, (set_name, named)
 
 
 def test_a_flower_is_no_crop_and_gets_no_diagnosis(settings, client, shared_data):
