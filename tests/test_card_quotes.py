@@ -187,3 +187,11 @@ def test_identify_speed_table_quotes_identify_json() -> None:
     flat = " ".join(text.split())
     assert (f"kept only {before['by_photos_per_request']['5']['kept']:.3f} of the answerable "
             f"five-photo requests ({fusion['5']['kept']:.3f} now;") in flat
+
+
+def test_identify_docs_quote_the_weeds_breadth_figures() -> None:
+    table = json.loads((FIGURES / "breadth.json").read_text())["identify"]["weeds"]
+    weeds, negative = _rows(table, exclude="negative"), table["negative"]
+    flat = " ".join((REPO / "docs" / "identify.md").read_text(encoding="utf-8").split())
+    assert (f"loses {100 * _share(weeds, 'lost'):.1f} % of weed photos and refuses "
+            f"{100 * negative.get('right', 0) / negative['n']:.1f} % of empty scenes") in flat
