@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default=Path(""), description="Backbone and trained projects; default: data_dir/models."
     )
+    backbone: str | None = Field(
+        default=None,
+        description="The image backbone that serves and trains: the name of a directory under "
+                    "models_dir/backbones/ (e.g. efficientnet-lite0-plants, made by `hortus "
+                    "backbone tune`), or the path of one (model.onnx + manifest.json). Unset: "
+                    "the packaged EfficientNet-Lite0, converted there on first use. Heads "
+                    "fitted on another backbone load with a warning and answer badly: train "
+                    "them again (docs/backbone-tuning.md).",
+    )
     inference_threads: int = Field(
         default=1, ge=1, le=64, description="ONNX Runtime intra-op threads."
     )
@@ -291,6 +300,17 @@ class Settings(BaseSettings):
         if self.models_dir == Path(""):
             self.models_dir = self.data_dir / "models"
         self.models_dir = self.models_dir.expanduser().resolve()
+
+    @property
+    def backbone_dir(self) -> Path | None:
+        """The chosen backbone's directory (``None``: the packaged Lite0). A bare name is
+        a directory under ``models_dir/backbones``; anything with a slash is a path."""
+        name = (self.backbone or "").strip()
+        if not name:
+            return None
+        if "/" not in name and "\\" not in name and name not in (".", "..", "~"):
+            return self.models_dir / "backbones" / name
+        return Path(name).expanduser().resolve()
 
     @property
     def media_dir(self) -> Path:

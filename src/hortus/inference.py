@@ -98,7 +98,8 @@ class Inference:
                     self.settings.ensure_dirs()
                     logger.info("Loading the vision engine from %s", self.settings.models_dir)
                     self._engine = VisionEngine.load(
-                        self.settings.models_dir, threads=self.settings.inference_threads
+                        self.settings.models_dir, threads=self.settings.inference_threads,
+                        backbone_dir=self.settings.backbone_dir,
                     )
                     limit_blas_threads(1)  # parallelism comes from the pool, not from BLAS
         return self._engine

@@ -6,6 +6,7 @@ import typer
 
 from hortus.cli import accounts as account_commands
 from hortus.cli import analyses as analysis_commands
+from hortus.cli import backbone as backbone_commands
 from hortus.cli import backup as backup_commands
 from hortus.cli import db as db_commands
 from hortus.cli import keys as key_commands
@@ -30,6 +31,7 @@ backup_commands.register(app)
 media_commands.register(app)
 analysis_commands.register(app)
 observation_commands.register(app)
+backbone_commands.register(app)
 
 try:  # the vision commands arrive with the vision engine
     from hortus.cli import vision as vision_commands

@@ -53,10 +53,11 @@ def _settings():
 
 
 def _backbone(settings, threads: int | None):
-    from hortus.vision.backbone import Backbone, prepare_backbone
+    from hortus.vision.backbone import Backbone
+    from hortus.vision.engine import resolve_backbone_dir
 
     with console.status("Preparing the backbone..."):
-        model_dir = prepare_backbone(settings.models_dir)
+        model_dir = resolve_backbone_dir(settings.models_dir, settings.backbone_dir)
     return Backbone.load(model_dir, threads=threads or settings.inference_threads)
 
 

@@ -177,6 +177,16 @@ def limit_blas_threads(threads: int = 1) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
+def resolve_backbone_dir(models_dir: Path, backbone_dir: Path | None) -> Path:
+    """The backbone directory to load: ``backbone_dir`` when one is chosen, else (or when it
+    is the packaged Lite0's own directory) the packaged Lite0, prepared if missing."""
+    from hortus.vision.backbone import default_backbone_dir, prepare_backbone
+
+    if backbone_dir is None or Path(backbone_dir) == default_backbone_dir(Path(models_dir)):
+        return prepare_backbone(Path(models_dir))
+    return Path(backbone_dir)
+
+
 class VisionEngine:
     """Backbone + every project's active model; thread-safe for concurrent predictions."""
 
@@ -204,16 +214,15 @@ class VisionEngine:
         extra_project_dirs: Sequence[Path] = (PACKAGED_PROJECTS_DIR,),
         backbone_dir: Path | None = None,
     ) -> VisionEngine:
-        """Prepare the backbone if missing, then load every project's ACTIVE version.
+        """Load the backbone (``backbone_dir``; default: the packaged Lite0, prepared if
+        missing), then every project's ACTIVE version.
 
         Projects under ``models_dir/projects`` win over same-named ones in
         ``extra_project_dirs`` (each a folder of ``<name>/ACTIVE`` project dirs).
         """
-        from hortus.vision.backbone import Backbone, prepare_backbone
+        from hortus.vision.backbone import Backbone
 
-        backbone = Backbone.load(
-            backbone_dir or prepare_backbone(Path(models_dir)), threads=threads
-        )
+        backbone = Backbone.load(resolve_backbone_dir(models_dir, backbone_dir), threads=threads)
         roots = [Path(models_dir) / "projects", *extra_project_dirs]
         return cls(backbone, models_dir, roots)
 
