@@ -18,6 +18,7 @@ from hortus.diagnose.retention import start_sweeps
 from hortus.identify import router as identify_router
 from hortus.inference import Inference
 from hortus.media import open_media_store
+from hortus.observations import dwc_router
 from hortus.observations import router as observations_router
 from hortus.openapi import install_openapi
 from hortus.plants import router as plants_router
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_family(identify_router.FAMILY)
     app.include_router(identify_router.router)  # Pl@ntNet v2, incl. quota and subscription
     app.include_router(observations_router.router)  # Pl@ntNet v2 observations and votes
+    app.include_router(dwc_router.router)  # Pl@ntNet v2 Darwin Core occurrences
     app.add_middleware(ExposureCorsMiddleware)
     web.install(app)
     install_openapi(app)

@@ -65,5 +65,31 @@ def recompute_command(
     console.print(summary)
 
 
+@observations_app.command("delete")
+def delete_command(
+    observation_id: Annotated[int, typer.Argument(help="The observation's id.")],
+) -> None:
+    """Delete an observation as the operator (the API lets only its author or an operator's
+    key do it): its votes go, the aggregation follows, its photos leave the media store."""
+    from hortus.bootstrap import prepare_database
+    from hortus.errors import HortusError
+    from hortus.media import open_media_store
+    from hortus.observations.removal import delete_observation
+
+    settings = get_settings()
+    database = prepare_database(settings)
+    store = open_media_store(settings, database)
+    try:
+        removed = delete_observation(database=database, settings=settings, media=store,
+                                     account_id=None, observation_id=observation_id)
+    except HortusError as exc:
+        typer.echo(f"Error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+        database.dispose()
+    console.print(f"Observation {observation_id} deleted ({removed} media objects removed).")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(observations_app, name="observations")

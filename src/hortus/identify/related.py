@@ -12,6 +12,9 @@ batched call), then kept as a mask over the reference index:
 * photos found missing are asked again after :data:`RECHECK_SECONDS`, the wait doubling up
   to :data:`MAX_RECHECK_SECONDS` while nothing changes, since ``hortus train`` activates a
   version before it writes the version's media.
+
+Other domains may contribute related images of a species (:func:`add_contributor`): the photos
+of valid observations follow the reference photos in each result's ``images``.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from hortus.db import Database
 from hortus.media.store import MediaStore
-from hortus.vision.engine import ProjectModel
+from hortus.vision.engine import ProjectModel, ReferencePhoto
 from hortus.vision.media import MEDIA_SIZES, reference_media_key
 
 RECHECK_SECONDS = 60.0
@@ -107,3 +111,36 @@ def _keys(sha256: str) -> frozenset[str]:
         return frozenset(reference_media_key(sha256, size) for size in MEDIA_SIZES)
     except ValueError:
         return frozenset()
+
+
+# -- photos other domains contribute -----------------------------------------------------------
+#
+# The photos of valid observations are related images of their species too. The observations
+# domain builds on identification, so identification cannot ask it directly: it registers a
+# contributor here (at import), which identification calls with the ranked species.
+
+ContributedPhotos = Callable[[Database, MediaStore, Sequence[str], Sequence[str]],
+                             dict[str, list[ReferencePhoto]]]
+_contributors: list[ContributedPhotos] = []
+
+
+def add_contributor(source: ContributedPhotos) -> None:
+    """Register ``source(database, media, species names, query organs)``, which answers more
+    related images by species name (only photos whose o, m and s sizes are stored)."""
+    if source not in _contributors:
+        _contributors.append(source)
+
+
+def has_contributors() -> bool:
+    """Whether any domain contributes related images (else no thread hop is needed)."""
+    return bool(_contributors)
+
+
+def contributed_references(database: Database, media: MediaStore, names: Sequence[str],
+                           organs: Sequence[str]) -> dict[str, list[ReferencePhoto]]:
+    """Every contributor's related images of ``names`` (blocking), by name."""
+    found: dict[str, list[ReferencePhoto]] = {}
+    for source in list(_contributors):
+        for name, photos in source(database, media, names, organs).items():
+            found.setdefault(name, []).extend(photos)
+    return found

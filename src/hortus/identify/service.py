@@ -235,6 +235,11 @@ async def _identify(*, inference: Inference, database: Database,
         raise NotFound(SPECIES_NOT_FOUND, error="species not found")
     names = list(ranking.merged) if options.detailed else [t.name for t in ranked]
     records = await _records(database, names, options.lang)
+    if held is not None and media is not None and related.has_contributors():
+        contributed = await run_in_threadpool(related.contributed_references, database, media,
+                                              [t.name for t in ranked], [p.organ for p in photos])
+        for name, extra in contributed.items():
+            references[name] = [*references.get(name, []), *extra]
     result = Identification(
         project=project, preferred_project=ranking.preferred.model.name,
         version=_version(ranking.verdicts), photos=list(photos), predicted_organs=organs,

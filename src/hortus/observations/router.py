@@ -18,6 +18,7 @@ from hortus.accounts.deps import quota_listener
 from hortus.db import Database
 from hortus.deps import DatabaseDep, JsonBody, SettingsDep
 from hortus.errors import Forbidden, InvalidInput
+from hortus.identify import related
 from hortus.identify import serialize as identify_serialize
 from hortus.identify.router import (
     IdentifyCallerDep,
@@ -25,12 +26,18 @@ from hortus.identify.router import (
     check_uri_length,
     errors,
 )
-from hortus.identify.schemas import HORTUS_EXTENSION, IdentificationResult, IdentifyOptions
+from hortus.identify.schemas import (
+    HORTUS_EXTENSION,
+    IdentificationResult,
+    IdentifyOptions,
+    WireModel,
+)
 from hortus.image_work import ImageWorkBusy, note_busy
 from hortus.inference import InferenceDep
 from hortus.media.deps import MediaDep
-from hortus.observations import service, views
+from hortus.observations import reference_photos, removal, service, views
 from hortus.observations.form import check_form, read_form
+from hortus.observations.removal import NOT_YOURS
 from hortus.observations.schemas import (
     CREATE_BODY,
     CreateQuery,
@@ -48,6 +55,9 @@ from hortus.observations.serialize import milliseconds, partner_observation
 
 PREFIX = "/v2"
 Body = TypeVar("Body", bound=BaseModel)
+
+# Valid observations' photos are related images of their species in identification results.
+related.add_contributor(reference_photos.valid_observation_photos)
 
 router = APIRouter(prefix=PREFIX, tags=["Identification (Pl@ntNet v2)"],
                    dependencies=[Depends(check_uri_length)])
@@ -168,6 +178,37 @@ def get_observation(observation_id: ObservationId, request: Request, caller: Ide
                     db: DatabaseDep) -> PartnerObservation:
     view = _view(db, views.parse_id(observation_id))
     return partner_observation(view, base_url=_base_url(request))
+
+
+class DeletedObservation(WireModel):
+    """The answer of ``DELETE /v2/observations/{id}`` (a Hortus extension)."""
+
+    id: str
+    deleted: bool
+
+
+@router.delete(
+    "/observations/{id}", summary="Delete an observation (Hortus extension)",
+    description=f"{HORTUS_EXTENSION}: deletes an observation — its author's right, or an "
+                "operator's (a key of an account marked operator, `accounts.is_admin`; on "
+                "the server, `hortus observations delete ID`). Every vote on it is removed "
+                "and the votes' weights follow; its "
+                "photos are removed from the media store (unless another observation shows "
+                "the same photo). It stays listed by `sync/latest` with `deleted: true`, and "
+                "reading it answers 404.",
+    response_model=DeletedObservation,
+    responses=errors(400, 401, 403, 404, 414, 500,
+                     e403=f"Forbidden: {NOT_YOURS} (or the key's authorized domains or IPs "
+                          "refuse this request).",
+                     e404=_OBSERVATION_404),
+)
+def delete_observation(observation_id: ObservationId, caller: IdentifyCallerDep,
+                       db: DatabaseDep, settings: SettingsDep,
+                       media: MediaDep) -> DeletedObservation:
+    key = views.parse_id(observation_id)
+    removal.delete_observation(database=db, settings=settings, media=media,
+                               account_id=caller.account_id, observation_id=key)
+    return DeletedObservation(id=str(key), deleted=True)
 
 
 _VOTE_ROUTE: dict[str, Any] = {
