@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hortus.db.base import utcnow
 from hortus.errors import NotFound, Unprocessable, VersionMismatch
 from hortus.plants.images import absolute_url
-from hortus.plants.models import Plant, PlantAttribute, PlantRelation, PlantRevision
+from hortus.plants.models import CommonName, Plant, PlantAttribute, PlantRelation, PlantRevision
 from hortus.plants.schemas import (
     Attribute,
     KeysetPagination,
@@ -83,6 +83,21 @@ def read_plant(*, session: Session, plant_id: int, base_url: str = "") -> PlantR
     if not reads:
         raise _not_found(plant_id)
     return reads[0]
+
+
+def names_in_language(*, session: Session, plant_ids: Sequence[int],
+                      language: str) -> dict[int, str]:
+    """Each plant's first common name in ``language`` (by position), for the plants that have
+    one (the web pages name plants in their visitor's language)."""
+    if not plant_ids:
+        return {}
+    names: dict[int, str] = {}
+    for plant_id, name in session.execute(
+            select(CommonName.plant_id, CommonName.name)
+            .where(CommonName.plant_id.in_(list(plant_ids)), CommonName.language == language)
+            .order_by(CommonName.plant_id, CommonName.position, CommonName.id)):
+        names.setdefault(plant_id, name)
+    return names
 
 
 def count_plants(*, session: Session) -> int:

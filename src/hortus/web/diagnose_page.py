@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from hortus.db import Database
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.diagnose import catalogue_service, service
 from hortus.diagnose.recognition import crop_models
@@ -33,9 +34,14 @@ from hortus.inference import Inference, InferenceDep
 from hortus.media.deps import MediaDep
 from hortus.media.http import media_response
 from hortus.plants import service as plants
+from hortus.plants.taxonomy import known_records
 from hortus.web import disease_pages
 from hortus.web.disease_pages import disease_href, pathogen_label, problems_link
+from hortus.web.i18n import DEFAULT_LANGUAGE, current_language
+from hortus.web.i18n import gettext as _
+from hortus.web.local_names import disease_name, plant_names
 from hortus.web.router import Visit, VisitDep, _csrf_refused, redirect, render
+from hortus.web.service_messages import translated
 
 logger = logging.getLogger("hortus")
 
@@ -77,22 +83,45 @@ def _form(visit: Visit, crops: list[CropChoice], *, status: int = 200, error: st
                   chosen=crop, accepted=ACCEPTED)
 
 
+def _in_language(database: Database, crops: list[CropChoice]) -> list[CropChoice]:
+    """The crops named in the visitor's language where the knowledge base has the name
+    (blocking), in that language's alphabetical order."""
+    language = current_language()
+    if language == DEFAULT_LANGUAGE or not crops:
+        return crops
+    records = known_records(database, [c.scientific_name for c in crops if c.scientific_name],
+                            language)
+    named = []
+    for choice in crops:
+        record = records.get(choice.scientific_name or "")
+        if record is not None and record.common_names:
+            choice = replace(choice, label=record.common_names[0])
+        named.append(choice)
+    return sorted(named, key=lambda c: c.label.lower())
+
+
+async def _crops(database: Database, inference: Inference) -> list[CropChoice]:
+    crops = await crop_choices(inference)
+    return await run_in_threadpool(_in_language, database, crops)
+
+
 @router.get(PATH)
-async def diagnose_page(visit: VisitDep, inference: InferenceDep) -> Response:
+async def diagnose_page(visit: VisitDep, db: DatabaseDep, inference: InferenceDep) -> Response:
     """The photo form; for a signed-out visitor, why an account is needed and how to get one."""
     if visit.account is None:
         return render(visit, "diagnose.html", crops=[], error=None, chosen="",
                       accepted=ACCEPTED)
-    return _form(visit, await crop_choices(inference))
+    return _form(visit, await _crops(db, inference))
 
 
 def _friendly(exc: HortusError) -> str:
     if isinstance(exc, QuotaExceeded):
-        return (f"You have used this month's {exc.limit} image analyses. The quota renews at "
-                "the start of next month (UTC); your past analyses stay readable.")
+        return _("You have used this month's %(limit)s image analyses. The quota renews at the "
+                 "start of next month (UTC); your past analyses stay readable.") % {
+            "limit": exc.limit}
     if exc.status == 429:
-        return "You already have analyses running. Wait for them to finish, then try again."
-    return exc.message
+        return _("You already have analyses running. Wait for them to finish, then try again.")
+    return translated(exc.message)
 
 
 @router.post(PATH)
@@ -111,21 +140,21 @@ async def diagnose_photo(
         return redirect(visit, f"/login?next={PATH}")
     if (refused := _csrf_refused(visit, csrf_token)) is not None:
         return refused
-    crops = await crop_choices(inference)
+    crops = await _crops(db, inference)
     crop = crop.strip()
     if crop and crop not in {c.project for c in crops}:
         return _form(visit, crops, status=400,
-                     error="Choose the crop from the list, or let Hortus recognise it.")
+                     error=_("Choose the crop from the list, or let Hortus recognise it."))
     if picture is None or not picture.filename:
         return _form(visit, crops, status=400, crop=crop,
-                     error="Choose a photo of the sick plant (JPEG, PNG or WebP).")
+                     error=_("Choose a photo of the sick plant (JPEG, PNG or WebP)."))
     data = await picture.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         return _form(visit, crops, status=413, crop=crop,
-                     error=f"The photo is over {settings.max_upload_bytes // (1024 * 1024)} MB: "
-                           "send a smaller one.")
+                     error=_("The photo is over %(megabytes)s MB: send a smaller one.")
+                     % {"megabytes": settings.max_upload_bytes // (1024 * 1024)})
     if not data:
-        return _form(visit, crops, status=400, crop=crop, error="The photo file is empty.")
+        return _form(visit, crops, status=400, crop=crop, error=_("The photo file is empty."))
     try:
         result = await service.analyse(database=db, settings=settings, inference=inference,
                                        media=media, account_id=visit.account.id, picture=data,
@@ -143,8 +172,8 @@ def _pic_id(text: str) -> uuid.UUID | None:
 
 
 def _not_found(visit: Visit, message: str) -> Response:
-    return render(visit, "error.html", status=404, title="Analysis not found", message=message,
-                  back={"href": PATH, "text": "Diagnose a photo"})
+    return render(visit, "error.html", status=404, title=_("Analysis not found"),
+                  message=message, back={"href": PATH, "text": _("Diagnose a photo")})
 
 
 def _problems(session: Any, analysis: StoredAnalysis) -> list[dict[str, Any]]:
@@ -161,6 +190,7 @@ def _problems(session: Any, analysis: StoredAnalysis) -> list[dict[str, Any]]:
                 entry = None
         problems.append({
             "match": match, "entry": entry, "href": href,
+            "name": disease_name(match.name, entry.common_names) if entry else match.name,
             "pathogen": pathogen_label(entry.pathogen_class) if entry else None,
             "likely": match.similarity >= LIKELY or match.rank == 1,
         })
@@ -188,7 +218,7 @@ def analysis_page(pic_id: str, visit: VisitDep, db: DatabaseDep) -> Response:
     """A stored analysis of the visitor's account: their photo, the crop, ranked problems."""
     parsed = _pic_id(pic_id)
     if parsed is None:
-        return _not_found(visit, "This address names no analysis.")
+        return _not_found(visit, _("This address names no analysis."))
     if visit.account is None:
         return redirect(visit, f"/login?next={RESULTS}/{parsed}")
     try:
@@ -197,17 +227,23 @@ def analysis_page(pic_id: str, visit: VisitDep, db: DatabaseDep) -> Response:
                                             pic_id=parsed)
             problems = _problems(session, analysis)
             crop_problems = _crop_problems(session, analysis)
+            crop = analysis.plant_net[0] if analysis.plant_net else None
+            local = plant_names(session=session, plant_ids=[crop.plant_id] if crop and
+                                crop.plant_id is not None else [])
     except NotFound:
-        return _not_found(visit, "You have no analysis at this address: it was never made "
-                                 "with your account, or it is no longer kept.")
-    crop = analysis.plant_net[0] if analysis.plant_net else None
+        return _not_found(visit, _("You have no analysis at this address: it was never made "
+                                   "with your account, or it is no longer kept."))
     crop_label = crop.name.capitalize() if crop else None
     asked = analysis.metadata.crop
+    asked_label = asked.replace("_", " ").capitalize() if asked else None
+    if crop is not None and crop.plant_id in local:
+        if asked_label is not None and asked_label.lower() == (crop_label or "").lower():
+            asked_label = local[crop.plant_id]
+        crop_label = local[crop.plant_id]
     top = problems[0] if problems else None
     looks_healthy = analysis.healthy is not None and (top is None or top["match"].rank != 1)
     return render(visit, "diagnose_result.html", analysis=analysis, problems=problems,
-                  crop=crop, crop_label=crop_label, asked=asked,
-                  asked_label=asked.replace("_", " ").capitalize() if asked else None,
+                  crop=crop, crop_label=crop_label, asked=asked, asked_label=asked_label,
                   looks_healthy=looks_healthy, diagnosed=bool(problems) or
                   analysis.healthy is not None,
                   crop_problems=crop_problems,

@@ -24,7 +24,11 @@ from hortus.diagnose.catalogue import catalogue_keys, catalogue_records, group_k
 from hortus.diagnose.models import PATHOGEN_CLASSES
 from hortus.errors import HortusError, NotFound
 from hortus.plants import service as plants
+from hortus.web.i18n import N_, current_language, language_name
+from hortus.web.i18n import gettext as _
+from hortus.web.local_names import disease_name, plant_names
 from hortus.web.router import VisitDep, redirect, render
+from hortus.web.service_messages import translated
 
 router = APIRouter(include_in_schema=False)
 PATH = "/diseases"
@@ -32,14 +36,11 @@ PER_PAGE = 20
 MAX_TEXT = 200  # characters of a search or crop field
 
 PATHOGEN_LABELS = {
-    "fungus": "Fungus", "oomycete": "Oomycete (water mould)", "bacterium": "Bacterium",
-    "virus": "Virus", "viroid": "Viroid", "phytoplasma": "Phytoplasma", "insect": "Insect pest",
-    "mite": "Mite", "nematode": "Nematode", "pest": "Pest",
-    "deficiency": "Nutrient deficiency", "abiotic": "Growing conditions (not an organism)",
-}
-LANGUAGE_NAMES = {
-    "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
-    "nl": "Dutch", "pt": "Portuguese", "pl": "Polish", "la": "Latin",
+    "fungus": N_("Fungus"), "oomycete": N_("Oomycete (water mould)"),
+    "bacterium": N_("Bacterium"), "virus": N_("Virus"), "viroid": N_("Viroid"),
+    "phytoplasma": N_("Phytoplasma"), "insect": N_("Insect pest"), "mite": N_("Mite"),
+    "nematode": N_("Nematode"), "pest": N_("Pest"), "deficiency": N_("Nutrient deficiency"),
+    "abiotic": N_("Growing conditions (not an organism)"),
 }
 
 
@@ -54,7 +55,9 @@ def disease_href(peat_id: int) -> str:
 
 
 def pathogen_label(pathogen_class: str) -> str:
-    return PATHOGEN_LABELS.get(pathogen_class, pathogen_class.capitalize())
+    """A kind of problem in words, in the visitor's language."""
+    label = PATHOGEN_LABELS.get(pathogen_class)
+    return _(label) if label else pathogen_class.capitalize()
 
 
 @cache
@@ -90,7 +93,8 @@ def problems_for_plant(*, session: Session, plant_id: int) -> list[ProblemLink]:
         if page * listing.per_page >= listing.total:
             break
         page += 1
-    return sorted((ProblemLink(name=d.name, scientific_name=d.scientific_name,
+    return sorted((ProblemLink(name=disease_name(d.name, d.common_names),
+                               scientific_name=d.scientific_name,
                                pathogen=pathogen_label(d.pathogen_class),
                                href=disease_href(d.peat_id)) for d in found),
                   key=lambda p: p.name.lower())
@@ -104,8 +108,9 @@ def problems_link(scientific_name: str) -> str:
 def _listing_error(exc: ValidationError) -> str:
     fields = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
     if "page" in fields:
-        return "The page number must be a whole number from 1."
-    return "These search terms cannot be used: " + ", ".join(sorted(fields)) + "."
+        return _("The page number must be a whole number from 1.")
+    return _("These search terms cannot be used: %(fields)s.") % {
+        "fields": ", ".join(sorted(fields))}
 
 
 @router.get(PATH)
@@ -115,9 +120,9 @@ def disease_list(visit: VisitDep, db: DatabaseDep, q: str = "", crop: str = "",
     error = None
     listing: schemas.DiseasePage | None = None
     if len(q) > MAX_TEXT or len(crop) > MAX_TEXT:
-        error = f"Search terms are at most {MAX_TEXT} characters."
+        error = _("Search terms are at most %(count)s characters.") % {"count": MAX_TEXT}
     elif kind and kind not in PATHOGEN_CLASSES:
-        error = "Choose a kind of problem from the list."
+        error = _("Choose a kind of problem from the list.")
     else:
         try:
             query = schemas.DiseaseQuery.model_validate({
@@ -128,11 +133,12 @@ def disease_list(visit: VisitDep, db: DatabaseDep, q: str = "", crop: str = "",
         except ValidationError as exc:
             error = _listing_error(exc)
         except HortusError as exc:
-            error = exc.message
+            error = translated(exc.message)
     if listing is None:
         listing = schemas.DiseasePage(page=1, per_page=PER_PAGE, total=0, diseases=[])
     pages = max(1, -(-listing.total // PER_PAGE))
     entries = [{"disease": d, "href": disease_href(d.peat_id),
+                "name": disease_name(d.name, d.common_names),
                 "pathogen": pathogen_label(d.pathogen_class)} for d in listing.diseases]
     return render(visit, "diseases.html", status=400 if error else 200, q=q[:MAX_TEXT],
                   crop=crop[:MAX_TEXT], kind=kind if kind in PATHOGEN_CLASSES else "",
@@ -153,24 +159,29 @@ def disease_page(key: str, visit: VisitDep, db: DatabaseDep) -> Response:
     peat_id = _peat_id(key)
     try:
         if peat_id is None:
-            raise NotFound(f"There is no crop problem {key[:80]!r} in the catalogue.")
+            raise NotFound(_("There is no crop problem %(name)s in the catalogue.")
+                           % {"name": repr(key[:80])})
         if disease_href(peat_id) != f"{PATH}/{key}":
             return redirect(visit, disease_href(peat_id))  # the canonical address
         with db.read() as session:
             disease = catalogue_service.get_disease(session=session, peat_id=peat_id)
             linked = [h.plant_id for h in disease.hosts if h.plant_id is not None]
             known = {p.id: p for p in plants.plant_reads(session=session, ids=linked)}
+            local = plant_names(session=session, plant_ids=linked)
     except HortusError as exc:
-        return render(visit, "error.html", status=exc.status, title="Crop problem not found",
-                      message=exc.message, back={"href": PATH, "text": "All crop problems"})
+        return render(visit, "error.html", status=exc.status, title=_("Crop problem not found"),
+                      message=translated(exc.message),
+                      back={"href": PATH, "text": _("All crop problems")})
     hosts = []
     for host in disease.hosts:
         plant = known.get(host.plant_id) if host.plant_id is not None else None
         hosts.append({"scientific_name": host.scientific_name,
-                      "name": plant.name if plant else None,
+                      "name": local.get(plant.id, plant.name) if plant else None,
                       "href": f"/plants/{plant.slug}" if plant else None})
-    names = sorted((LANGUAGE_NAMES.get(language, language), language, name)
-                   for language, name in disease.common_names.items())
+    names = sorted(((language_name(language), language, name)
+                    for language, name in disease.common_names.items()),
+                   key=lambda row: (row[1] != current_language(), row[0].lower()))
     return render(visit, "disease.html", disease=disease, hosts=hosts, names=names,
+                  name=disease_name(disease.name, disease.common_names),
                   pathogen=pathogen_label(disease.pathogen_class),
                   group=_keys_by_id().get(disease.peat_id) in group_keys())

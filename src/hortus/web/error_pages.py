@@ -16,34 +16,38 @@ from fastapi.responses import Response
 
 from hortus.accounts import sessions
 from hortus.web import security
+from hortus.web.i18n import N_, speaking
+from hortus.web.i18n import gettext as _
+from hortus.web.languages import language_of_scope
 from hortus.web.router import Visit, render, visit
+from hortus.web.service_messages import translated
 
 logger = logging.getLogger("hortus")
 
 TITLES = {
-    400: "That request was not understood",
-    401: "Please sign in",
-    403: "Not allowed",
-    404: "Page not found",
-    405: "This address is not a page",
-    413: "Too large",
-    414: "Address too long",
-    415: "Unsupported file",
-    422: "That request was not understood",
-    429: "Too many requests",
+    400: N_("That request was not understood"),
+    401: N_("Please sign in"),
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    405: N_("This address is not a page"),
+    413: N_("Too large"),
+    414: N_("Address too long"),
+    415: N_("Unsupported file"),
+    422: N_("That request was not understood"),
+    429: N_("Too many requests"),
 }
 
 
 def _message(request: Request, status: int, message: str) -> str:
     if status == 404 and message.startswith("There is no endpoint "):
-        return f"There is no page at {request.url.path[:200]}. It may have moved, or the " \
-               "address may be mistyped."
+        return _("There is no page at %(path)s. It may have moved, or the address may be "
+                 "mistyped.") % {"path": request.url.path[:200]}
     if status == 405:
-        return ("This address receives a form; it is not a page to open. Go back to the page "
-                "that has the form.")
+        return _("This address receives a form; it is not a page to open. Go back to the page "
+                 "that has the form.")
     if status >= 500:
-        return "Something went wrong on the server; it has been logged. Please try again."
-    return message
+        return _("Something went wrong on the server; it has been logged. Please try again.")
+    return translated(message)
 
 
 def _visit(request: Request) -> Visit:
@@ -58,9 +62,12 @@ def _visit(request: Request) -> Visit:
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
-    """The HTML error page for a person's browser."""
-    title = TITLES.get(status, "Something went wrong" if status >= 500 else "Not possible")
-    page = render(_visit(request), "error.html", status=status, title=title,
-                  message=_message(request, status, message))
+    """The HTML error page for a person's browser, in their language (also when the error
+    happened outside :class:`~hortus.web.languages.LanguageMiddleware`, as a 500 does)."""
+    with speaking(language_of_scope(request.scope)):
+        title = _(TITLES[status]) if status in TITLES else (
+            _("Something went wrong") if status >= 500 else _("Not possible"))
+        page = render(_visit(request), "error.html", status=status, title=title,
+                      message=_message(request, status, message))
     page.headers["Cache-Control"] = "no-store"
     return page

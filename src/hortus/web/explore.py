@@ -23,8 +23,12 @@ from hortus.plants import service as plants
 from hortus.plants.facets import FACETS
 from hortus.plants.profile import plant_profile
 from hortus.plants.schemas import MAX_ID
+from hortus.web import vocabulary
 from hortus.web.disease_pages import problems_for_plant
+from hortus.web.i18n import gettext as _
+from hortus.web.local_names import first_in_language, ids_of, names_by_language, plant_names
 from hortus.web.router import Visit, VisitDep, redirect, render
+from hortus.web.service_messages import translated
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,15 +55,20 @@ def _browser(visit: Visit, db: DatabaseDep, query: browse.BrowseQuery, *, status
              error: str | None = None, title: str | None = None,
              search: bool = True) -> Response:
     found: browse.BrowsePage | None = None
+    names: dict[int, str] = {}
     if search:
         try:
             with db.read() as session:
                 found = browse.browse_plants(session=session, query=query)
+                names = plant_names(session=session, plant_ids=[
+                    i for card in found.cards for i in (card.plant.id, card.plant.parent_id)
+                    if i is not None])
         except HortusError as exc:
             status, error = exc.status, exc.message
-    return render(visit, "plants.html", status=status, query=query, found=found, error=error,
-                  title=title, facets=FACETS, sorts=browse.SORTS, link=_link,
-                  chosen=browse.facet_labels(query),
+    return render(visit, "plants.html", status=status, query=query, found=found,
+                  error=translated(error) if error else None, title=title, facets=FACETS,
+                  sorts=vocabulary.sort_labels(), link=_link,
+                  chosen=vocabulary.chosen_filters(query.facets), local_names=names,
                   clear_filters=_link(replace(query, facets={}), page=1))
 
 
@@ -78,7 +87,7 @@ def _missing(visit: Visit, db: DatabaseDep, exc: HortusError, words: str = "") -
     """A plant that is not there: the browser, searching for the words of its address."""
     query = browse.BrowseQuery(q=browse.clean_text(words.replace("-", " "))[:200])
     return _browser(visit, db, query, status=exc.status, error=exc.message,
-                    title="Plant not found", search=bool(query.q))
+                    title=_("Plant not found"), search=bool(query.q))
 
 
 @router.get("/plants/id/{plant_id}")
@@ -86,7 +95,7 @@ def plant_by_id(visit: VisitDep, db: DatabaseDep, plant_id: int) -> Response:
     """The profile of a plant known by id (links from identification results)."""
     try:
         if not 1 <= plant_id <= MAX_ID:  # ids are 32-bit: no such plant, and no query for it
-            raise NotFound(f"There is no plant with id {plant_id}.")
+            raise NotFound(_("There is no plant with id %(id)s.") % {"id": plant_id})
         with db.read() as session:
             slug = plants.read_plant(session=session, plant_id=plant_id).slug
     except HortusError as exc:
@@ -102,6 +111,11 @@ def plant_page(visit: VisitDep, db: DatabaseDep, slug: str) -> Response:
         with db.read() as session:
             profile = plant_profile(session=session, slug=slug)
             problems = problems_for_plant(session=session, plant_id=profile["plant"].id)
+            names = plant_names(session=session, plant_ids=ids_of(
+                [*profile["companions"], *profile["antagonists"], *profile["varieties"],
+                 profile["parent"]]))
     except NotFound as exc:
         return _missing(visit, db, exc, words=slug)
-    return render(visit, "plant.html", problems=problems, **profile)
+    profile["names_by_language"] = names_by_language(profile["names"])
+    return render(visit, "plant.html", problems=problems, local_names=names,
+                  name=first_in_language(profile["names"], profile["plant"].name), **profile)

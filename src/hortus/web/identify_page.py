@@ -16,6 +16,8 @@ address (:mod:`hortus.web.identify_store`). Failures give back what they took.
 from __future__ import annotations
 
 import logging
+import re
+from functools import partial
 
 import anyio
 from fastapi import APIRouter, Request
@@ -26,7 +28,14 @@ from hortus.accounts import quotas
 from hortus.config import Settings
 from hortus.db import Database, utcnow
 from hortus.deps import DatabaseDep, SettingsDep
-from hortus.errors import HortusError, InvalidInput, NotFound, QuotaExceeded, UnsupportedMedia
+from hortus.errors import (
+    HortusError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    UnsupportedMedia,
+)
 from hortus.identify import service
 from hortus.identify.fusion import ORGANS
 from hortus.identify.params import MAX_IMAGES, check_organs
@@ -38,11 +47,14 @@ from hortus.media.deps import MediaDep
 from hortus.media.store import MediaStore
 from hortus.vision.decode import sniff_format
 from hortus.web import security
+from hortus.web.i18n import N_, in_this_language
+from hortus.web.i18n import gettext as _
 from hortus.web.identify_agreement import PhotoVerdict, photo_verdicts
 from hortus.web.identify_photos import (
     SUPPORTED,
     check_photo_count,
     is_heif,
+    photo_label,
     photo_media_keys,
     prepared_photo,
     read_identify_form,
@@ -62,6 +74,7 @@ from hortus.web.identify_store import (
 from hortus.web.identify_view import ORGAN_CHOICES, reference_entry
 from hortus.web.limits import client_address, minutes, throttled
 from hortus.web.router import Visit, VisitDep, redirect, render
+from hortus.web.service_messages import translated
 
 logger = logging.getLogger("hortus")
 
@@ -70,8 +83,11 @@ router.include_router(results_router)  # the result pages, the history, the favi
 PATH = "/identify"
 RESULTS = 5
 OPTIONS = IdentifyOptions.model_validate({"nb_results": RESULTS, "include_related_images": True})
-NO_MATCH = ("None of the plants Hortus knows matches these photos (or they show no plant). "
-            "Try a sharper photo of a flower, a fruit or a leaf, close up.")
+NO_MATCH = N_("None of the plants Hortus knows matches these photos (or they show no plant). "
+              "Try a sharper photo of a flower, a fruit or a leaf, close up.")
+# How the identification service names a photo it cannot read: "image 2 (leaf.jpg): <why>."
+_PHOTO_PROBLEM = re.compile(r"image (?P<number>\d+)(?: \((?P<name>.*)\))?: (?P<reason>.*?)\.?"
+                            r"(?P<send> Send JPEG or PNG photos\.)?", re.DOTALL)
 
 
 # ------------------------------------------------------------------------------ the form
@@ -130,15 +146,15 @@ def _organs(sent: list[str], count: int) -> list[str]:
     organs += ["auto"] * (count - len(organs))
     for organ in organs:
         if organ not in ORGANS:
-            raise InvalidInput("Choose what each photo shows from the list.",
+            raise InvalidInput(_("Choose what each photo shows from the list."),
                                error="unknown organ")
     try:
         return check_organs(organs, count)
     except InvalidInput as exc:
         if exc.error == "no primary organ":
-            raise InvalidInput("A photo of the whole plant helps only beside a close-up: add a "
-                               "photo of a flower, leaf, fruit or bark, or choose “Not sure”.",
-                               error=exc.error) from None
+            raise InvalidInput(_("A photo of the whole plant helps only beside a close-up: add "
+                                 "a photo of a flower, leaf, fruit or bark, or choose “Not "
+                                 "sure”."), error=exc.error) from None
         raise
 
 
@@ -146,24 +162,30 @@ def _check_formats(photos: list[UploadedPhoto]) -> None:
     """415 naming the first photo in a format the page does not take (before any work)."""
     for position, photo in enumerate(photos):
         if sniff_format(photo.data) is None and not is_heif(photo.data):
-            label = f"Photo {position + 1}" + (f" ({photo.filename[:80]})"
-                                               if photo.filename else "")
-            raise UnsupportedMedia(f"{label} is not a photo Hortus can read: send {SUPPORTED}.",
-                                   error="unsupported media type")
+            raise UnsupportedMedia(_("%(photo)s is not a photo Hortus can read: send "
+                                     "%(formats)s.") % {
+                "photo": photo_label(position, photo.filename), "formats": _(SUPPORTED)},
+                error="unsupported media type")
 
 
 def _people_message(exc: HortusError) -> str:
     """A service error in words for people (the services' messages name API parameters)."""
     if isinstance(exc, ImageWorkBusy):
-        return ("Many photos are being identified right now: wait a few seconds and send "
-                "them again.")
+        return _("Many photos are being identified right now: wait a few seconds and send "
+                 "them again.")
     if isinstance(exc, QuotaExceeded):
-        return (f"You have used your {exc.limit} identifications for today; more are possible "
-                f"from 00:00 UTC (in {minutes(exc.reset_seconds)}).")
-    message = exc.message
-    if message.startswith("image "):
-        message = "Photo " + message.removeprefix("image ")
-    return message.replace("Send JPEG or PNG photos.", f"Send {SUPPORTED}.")
+        return _("You have used your %(limit)s identifications for today; more are possible "
+                 "from 00:00 UTC (in %(wait)s).") % {"limit": exc.limit,
+                                                    "wait": minutes(exc.reset_seconds)}
+    problem = _PHOTO_PROBLEM.fullmatch(exc.message)
+    if problem is None:
+        return translated(exc.message)
+    message = _("%(photo)s: %(reason)s.") % {
+        "photo": photo_label(int(problem["number"]) - 1, problem["name"] or ""),
+        "reason": translated(problem["reason"])}
+    if problem["send"]:
+        message += " " + _("Send %(formats)s.") % {"formats": _(SUPPORTED)}
+    return message
 
 
 @router.post(PATH)
@@ -177,9 +199,14 @@ async def identify_photos(request: Request, visit: VisitDep, db: DatabaseDep,
             content_length=request.headers.get("content-length"),
             stream=request.stream(), max_bytes=settings.max_upload_bytes)
     except HortusError as exc:
-        return await _form_again(visit, db, settings, status=exc.status, error=exc.message)
+        error = translated(exc.message)
+        if isinstance(exc, PayloadTooLarge):
+            error = _("These photos are over the %(megabytes)s MB this server takes at once: "
+                      "send fewer or smaller photos.") % {
+                "megabytes": max(1, settings.max_upload_bytes // (1024 * 1024))}
+        return await _form_again(visit, db, settings, status=exc.status, error=error)
     if not security.csrf_valid(visit.secret, visit.token, form.csrf_token):
-        return problem(visit, status=403, title="Form expired", message=(
+        return problem(visit, status=403, title=_("Form expired"), message=_(
             "This form could not be verified: it has expired, was opened in another session, "
             "or did not come from this site. Nothing was identified. Open the identify page "
             "again and choose your photos."))
@@ -200,13 +227,13 @@ async def identify_photos(request: Request, visit: VisitDep, db: DatabaseDep,
                 now=taken_at))
         except VisitorQuotaExceeded as exc:
             if exc.limit == 0:
-                message = ("Identifying needs an account on this server: create a free account, "
-                           "or sign in.")
+                message = _("Identifying needs an account on this server: create a free "
+                            "account, or sign in.")
             else:
-                message = (f"Without an account, {exc.limit} identifications a day can be made "
-                           f"from your address, and they are used up; more are possible in "
-                           f"{minutes(exc.reset_seconds)}. Create a free account to identify "
-                           "more today.")
+                message = _("Without an account, %(limit)s identifications a day can be made "
+                            "from your address, and they are used up; more are possible in "
+                            "%(wait)s. Create a free account to identify more today.") % {
+                    "limit": exc.limit, "wait": minutes(exc.reset_seconds)}
             page = await _form_again(visit, db, settings, status=429, error=message)
             return throttled(page, exc.reset_seconds)
         charge_to = await run_in_threadpool(lambda: visitors_account_id(database=db))
@@ -233,7 +260,7 @@ async def identify_photos(request: Request, visit: VisitDep, db: DatabaseDep,
             raise
         no_match = isinstance(exc, NotFound) and exc.message == service.SPECIES_NOT_FOUND
         page = await _form_again(visit, db, settings, status=exc.status, no_match=no_match,
-                                 error=NO_MATCH if no_match else _people_message(exc))
+                                 error=_(NO_MATCH) if no_match else _people_message(exc))
         if isinstance(exc, ImageWorkBusy):
             return throttled(page, exc.retry_after)
         if isinstance(exc, QuotaExceeded):
@@ -248,8 +275,9 @@ async def _prepare(inference: Inference, photos: list[UploadedPhoto], charge_to:
     if not any(is_heif(photo.data) for photo in photos):
         return photos
     async with inference.image_work.request(charge_to):
-        return [await inference.run(lambda p=photo, i=position: prepared_photo(
-                    p, position=i, max_pixels=max_pixels))
+        # The inference pool's threads do not inherit the request's language: take it along.
+        return [await inference.run(in_this_language(partial(
+                    prepared_photo, photo, position=position, max_pixels=max_pixels)))
                 for position, photo in enumerate(photos)]
 
 

@@ -23,18 +23,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pillow_heif
+from babel.numbers import format_decimal
 from PIL import Image, ImageOps
 
 from hortus.errors import InvalidInput, UnsupportedMedia
 from hortus.identify.params import MAX_IMAGES
 from hortus.identify.upload import UploadedPhoto
 from hortus.uploads import check_declared_size, form_boundary, stream_parts
+from hortus.web.i18n import N_, current_language
+from hortus.web.i18n import gettext as _
 
 MAX_TEXT_BYTES = 1024  # a CSRF token or an organ name; anything longer is not one
 CONVERTED_MAX_SIDE = 2048  # HEIC photos go to the model as JPEGs this big at most
 SIZES = {"m": 1280, "s": 320}  # the copies shown back: longest side in pixels
 _MEDIA_SUFFIX = {"m": "webm", "s": "webs"}
-SUPPORTED = "JPEG, PNG, WebP or HEIC (iPhone) photos"
+SUPPORTED = N_("JPEG, PNG, WebP or HEIC (iPhone) photos")  # translated where it is shown
 
 
 @dataclass
@@ -60,11 +63,12 @@ async def read_identify_form(*, content_type: str | None, content_length: str | 
     check_declared_size(content_length, max_bytes)
     media_type, boundary = form_boundary(content_type)
     if media_type != "multipart/form-data":
-        raise UnsupportedMedia("The form must be sent as multipart/form-data: reload the page "
-                               "and choose the photos again.", error="unsupported media type")
+        raise UnsupportedMedia(_("The form must be sent as multipart/form-data: reload the "
+                                 "page and choose the photos again."),
+                               error="unsupported media type")
     if not boundary:
-        raise InvalidInput("The form is malformed (no multipart boundary): reload the page "
-                           "and try again.", error="bad form")
+        raise InvalidInput(_("The form is malformed (no multipart boundary): reload the page "
+                             "and try again."), error="bad form")
     form = IdentifyForm()
     async for part in stream_parts(stream, boundary=boundary, max_bytes=max_bytes):
         if part.name == "images":
@@ -75,8 +79,9 @@ async def read_identify_form(*, content_type: str | None, content_length: str | 
                                              data=part.data))
         elif part.name in ("organs", "csrf_token"):
             if part.filename is not None or len(part.data) > MAX_TEXT_BYTES:
-                raise InvalidInput(f'The form field "{part.name}" is not what this page '
-                                   "sends: reload the page and try again.", error="bad form")
+                raise InvalidInput(_('The form field "%(field)s" is not what this page sends: '
+                                     "reload the page and try again.") % {"field": part.name},
+                                   error="bad form")
             value = part.data.decode("utf-8", "replace")
             if part.name == "organs":
                 form.organs.append(value)
@@ -88,11 +93,11 @@ async def read_identify_form(*, content_type: str | None, content_length: str | 
 def check_photo_count(count: int) -> None:
     """1 to :data:`MAX_IMAGES` photos, in words for people."""
     if count == 0:
-        raise InvalidInput("Choose at least one photo (or take one with your camera).",
+        raise InvalidInput(_("Choose at least one photo (or take one with your camera)."),
                            error="no image")
     if count > MAX_IMAGES:
-        raise InvalidInput(f"Choose at most {MAX_IMAGES} photos of one plant: you chose "
-                           f"{count}.", error="too many images")
+        raise InvalidInput(_("Choose at most %(max)s photos of one plant: you chose %(count)s.")
+                           % {"max": MAX_IMAGES, "count": count}, error="too many images")
 
 
 def is_heif(data: bytes) -> bool:
@@ -106,8 +111,12 @@ def is_heif(data: bytes) -> bool:
         return False
 
 
-def _label(position: int, filename: str) -> str:
-    return f"Photo {position + 1}" + (f" ({filename[:80]})" if filename else "")
+def photo_label(position: int, filename: str) -> str:
+    """How the page names a photo in a message: ``Photo 2 (leaf.jpg)``."""
+    if filename:
+        return _("Photo %(number)s (%(name)s)") % {"number": position + 1,
+                                                  "name": filename[:80]}
+    return _("Photo %(number)s") % {"number": position + 1}
 
 
 def heif_to_jpeg(data: bytes, *, max_pixels: int, position: int = 0,
@@ -118,24 +127,28 @@ def heif_to_jpeg(data: bytes, *, max_pixels: int, position: int = 0,
     Raises InvalidInput for a photo over ``max_pixels`` (checked from its header, before any
     of it is decoded) and UnsupportedMedia for one libheif cannot read.
     """
-    label = _label(position, filename)
+    label = photo_label(position, filename)
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
         width, height = heif.size
         if width < 1 or height < 1:
             raise ValueError("no pixels")
         if width * height > max_pixels:
-            raise InvalidInput(f"{label} is {width}x{height} = {width * height:,} pixels, over "
-                               f"this server's limit of {max_pixels:,} for HEIC photos: send a "
-                               "smaller one.", error="too many pixels")
+            raise InvalidInput(_("%(photo)s is %(width)sx%(height)s = %(pixels)s pixels, over "
+                                 "this server's limit of %(limit)s for HEIC photos: send a "
+                                 "smaller one.") % {
+                "photo": label, "width": width, "height": height,
+                "pixels": format_decimal(width * height, locale=current_language()),
+                "limit": format_decimal(max_pixels, locale=current_language())},
+                error="too many pixels")
         image = heif.to_pillow()  # libheif applies the photo's rotation and mirroring
         image = ImageOps.exif_transpose(image).convert("RGB")
     except InvalidInput:
         raise
     except Exception:  # noqa: BLE001 - libheif's errors say little to a person
-        raise UnsupportedMedia(f"{label} looks like a HEIC photo, but it cannot be read (it "
-                               f"may be damaged). Send {SUPPORTED}.",
-                               error="unsupported media type") from None
+        raise UnsupportedMedia(_("%(photo)s looks like a HEIC photo, but it cannot be read (it "
+                                 "may be damaged). Send %(formats)s.") % {
+            "photo": label, "formats": _(SUPPORTED)}, error="unsupported media type") from None
     image.thumbnail((CONVERTED_MAX_SIDE, CONVERTED_MAX_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=92)

@@ -19,9 +19,11 @@ from hortus.errors import HortusError, NotFound
 from hortus.media.deps import MediaDep
 from hortus.media.http import media_response
 from hortus.web import security
+from hortus.web.i18n import N_
+from hortus.web.i18n import gettext as _
 from hortus.web.identify_store import delete_identification, get_identification, history
 from hortus.web.identify_view import history_entries, result_view
-from hortus.web.router import Visit, VisitDep, redirect, render
+from hortus.web.router import Visit, VisitDep, notice_text, redirect, render
 
 logger = logging.getLogger("hortus")
 
@@ -31,7 +33,7 @@ HISTORY_PATH = "/identify/history"
 HISTORY_PER_PAGE = 20
 MAX_HISTORY_PAGE = 100_000
 FAVICON = Path(__file__).with_name("static") / "favicon.ico"
-HISTORY_NOTICES = {"deleted": "The identification and its photos were deleted."}
+HISTORY_NOTICES = {"deleted": N_("The identification and its photos were deleted.")}
 
 
 def problem(visit: Visit, *, status: int, title: str, message: str) -> Response:
@@ -40,7 +42,7 @@ def problem(visit: Visit, *, status: int, title: str, message: str) -> Response:
 
 
 def _missing_result(visit: Visit) -> Response:
-    return problem(visit, status=404, title="Identification not found", message=(
+    return problem(visit, status=404, title=_("Identification not found"), message=_(
         "There is no identification at this address: the link may be mistyped, or the "
         "identification was deleted."))
 
@@ -62,15 +64,15 @@ def result_photo(identification_id: str, number: str, size: str, request: Reques
     found = get_identification(database=db, identification_id=identification_id)
     index = int(number) - 1 if number.isdigit() and len(number) < 3 else -1
     if found is None or not 0 <= index < len(found.photos) or size not in ("m", "s"):
-        return problem(visit, status=404, title="Photo not found",
-                        message="There is no such photo.")
+        return problem(visit, status=404, title=_("Photo not found"),
+                       message=_("There is no such photo."))
     key = str(found.photos[index].get("key" if size == "m" else "thumb", ""))
     try:
         return media_response(request, media, key, cache_control="private, max-age=31536000, "
                               "immutable", missing=NotFound("gone", error="photo not found"))
     except HortusError:
-        return problem(visit, status=404, title="Photo not found",
-                        message="This photo is no longer stored.")
+        return problem(visit, status=404, title=_("Photo not found"),
+                       message=_("This photo is no longer stored."))
 
 
 @router.post(RESULTS_PATH + "/{identification_id}/delete")
@@ -80,7 +82,7 @@ def delete_result(identification_id: str, visit: VisitDep, db: DatabaseDep, medi
     if visit.account is None:
         return redirect(visit, f"/login?next={HISTORY_PATH}")
     if not security.csrf_valid(visit.secret, visit.token, csrf_token):
-        return problem(visit, status=403, title="Form expired", message=(
+        return problem(visit, status=403, title=_("Form expired"), message=_(
             "This form could not be verified: it has expired or did not come from this site. "
             "Nothing was deleted. Reload the page and try again."))
     keys = delete_identification(database=db, account_id=visit.account.id,
@@ -102,13 +104,13 @@ def history_page(visit: VisitDep, db: DatabaseDep, page: str = "1",
         return redirect(visit, f"/login?next={HISTORY_PATH}")
     text = page.strip() or "1"
     if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY_PAGE:
-        return problem(visit, status=400, title="No such page", message=(
-            f"“{text[:40]}” is not a page number: pages are numbered from 1."))
+        return problem(visit, status=400, title=_("No such page"), message=_(
+            "“%(page)s” is not a page number: pages are numbered from 1.") % {"page": text[:40]})
     found = history(database=db, account_id=visit.account.id, page=int(text),
                     per_page=HISTORY_PER_PAGE)
     return render(visit, "identify_history.html", page=found,
                   entries=history_entries(database=db, items=found.items),
-                  notice=HISTORY_NOTICES.get(notice or ""))
+                  notice=notice_text(HISTORY_NOTICES, notice))
 
 
 # ------------------------------------------------------------------------------ favicon

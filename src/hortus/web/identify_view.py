@@ -10,38 +10,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from babel.dates import format_datetime
 
 from hortus.db import Database
 from hortus.plants import service as plants
 from hortus.plants.taxonomy import SpeciesRecord, known_records
 from hortus.vision.engine import ReferencePhoto
+from hortus.web.i18n import N_, current_language
+from hortus.web.i18n import gettext as _
 from hortus.web.identify_agreement import Disagreement, PhotoVerdict, disagreement
 from hortus.web.identify_models import WebIdentification
+from hortus.web.vocabulary import attribute_value
 
 # The organs a person can choose, in the order offered, with plain-language labels.
+# (English here; the template translates them.)
 ORGAN_CHOICES: tuple[tuple[str, str], ...] = (
-    ("auto", "Not sure: Hortus decides"),
-    ("flower", "Flower or blossom"),
-    ("leaf", "Leaf or leaves"),
-    ("fruit", "Fruit, berry, seed or pod"),
-    ("bark", "Bark or stem"),
-    ("habit", "The whole plant"),
+    ("auto", N_("Not sure: Hortus decides")),
+    ("flower", N_("Flower or blossom")),
+    ("leaf", N_("Leaf or leaves")),
+    ("fruit", N_("Fruit, berry, seed or pod")),
+    ("bark", N_("Bark or stem")),
+    ("habit", N_("The whole plant")),
 )
-ORGAN_NAMES = {"auto": "part not given", "flower": "flower", "leaf": "leaf", "fruit": "fruit",
-               "bark": "bark", "habit": "whole plant", "other": "other"}
+ORGAN_NAMES = {"auto": N_("part not given"), "flower": N_("flower"), "leaf": N_("leaf"),
+               "fruit": N_("fruit"), "bark": N_("bark"), "habit": N_("whole plant"),
+               "other": N_("other")}
 SHOWN_MIN_SCORE = 0.01  # candidates under 1 % are left out (the first is always shown)
 REFERENCE_ROUTE = "/v2/media/references"
 # Care facts shown on a card, in this order, with the label people read.
 CARE_LABELS = (
-    ("Edible", "Edible"),
-    ("Light requirement", "Light"),
-    ("Water requirement", "Water"),
-    ("Soil type", "Soil"),
-    ("Life cycle", "Life cycle"),
-    ("Height", "Height"),
-    ("USDA Hardiness zone", "Hardiness (USDA zone)"),
+    ("Edible", N_("Edible")),
+    ("Light requirement", N_("Light")),
+    ("Water requirement", N_("Water")),
+    ("Soil type", N_("Soil")),
+    ("Life cycle", N_("Life cycle")),
+    ("Height", N_("Height")),
+    ("USDA Hardiness zone", N_("Hardiness (USDA zone)")),
 )
 WARNING_KEY = "Warning"
 
@@ -53,10 +60,11 @@ def reference_entry(reference: ReferencePhoto) -> dict[str, Any]:
 
 
 def readable_value(key: str, value: str) -> str:
-    """A care value as people read it (``true`` → ``Yes``)."""
+    """A care value as people read it (``true`` → ``Yes``), in the visitor's language where the
+    knowledge base's vocabulary has it."""
     if key == "Edible":
-        return {"true": "Yes", "false": "No"}.get(value.strip().lower(), value)
-    return value
+        value = {"true": "Yes", "false": "No"}.get(value.strip().lower(), value)
+    return attribute_value(key, value)
 
 
 @dataclass
@@ -105,8 +113,9 @@ class ResultView:
 
 
 def describe_time(moment: datetime) -> str:
-    """``3 May 2025, 14:02 UTC``."""
-    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+    """``3 May 2025, 14:02 UTC`` (``3 mai 2025, 14:02 UTC`` in French)."""
+    return format_datetime(moment, "d MMMM y, HH:mm", tzinfo=UTC,
+                           locale=current_language()) + " UTC"
 
 
 def photo_url(identification_id: str, index: int, size: str) -> str:
@@ -137,13 +146,14 @@ def _references(entries: Sequence[dict[str, Any]], name: str) -> list[ReferenceV
         sha = str(entry.get("sha256", ""))
         if len(sha) != 64:
             continue
-        author = entry.get("author") or "unknown author"
-        licence = entry.get("licence") or "licence not recorded"
+        author = entry.get("author") or _("unknown author")
+        licence = entry.get("licence") or _("licence not recorded")
         organ = ORGAN_NAMES.get(str(entry.get("organ") or ""), "")
+        alt = _("Reference photo of %(plant)s (%(organ)s)") % {"plant": name, "organ": _(organ)} \
+            if organ else _("Reference photo of %(plant)s") % {"plant": name}
         views.append(ReferenceView(
             small=f"{REFERENCE_ROUTE}/{sha}/m", large=f"{REFERENCE_ROUTE}/{sha}/o",
-            alt=f"Reference photo of {name}" + (f" ({organ})" if organ else ""),
-            credit=f"© {author} · {licence}"))
+            alt=alt, credit=f"© {author} · {licence}"))
     return views
 
 
@@ -164,7 +174,8 @@ def result_view(*, database: Database, identification: WebIdentification,
                   if i == 0 or float(c.get("score", 0)) >= SHOWN_MIN_SCORE]
     verdicts = _verdicts(identification.photos)
     names = [str(c["name"]) for c in candidates] + [v.top for v in verdicts if v.top]
-    records = known_records(database, names, identification.language) if names else {}
+    # Names in the visitor's language (the knowledge base falls back to English).
+    records = known_records(database, names, current_language()) if names else {}
     plant_ids = sorted({r.plant_id for r in records.values() if r.plant_id is not None})
     with database.read() as session:
         profiles = {p.id: p for p in plants.plant_reads(session=session, ids=plant_ids)}
@@ -174,7 +185,7 @@ def result_view(*, database: Database, identification: WebIdentification,
         record = records.get(name) or SpeciesRecord(name=name, scientific_name=name)
         profile = profiles.get(record.plant_id) if record.plant_id is not None else None
         display = _display_name(record, name)
-        care = [(label, readable_value(key, record.care[key]))
+        care = [(_(label), readable_value(key, record.care[key]))
                 for key, label in CARE_LABELS if record.care.get(key)]
         cards.append(CandidateView(
             rank=rank, name=display, scientific_name=record.scientific_name,
@@ -195,7 +206,7 @@ def result_view(*, database: Database, identification: WebIdentification,
         photos.append(PhotoView(
             index=index, medium=photo_url(identification.id, index, "m"),
             small=photo_url(identification.id, index, "s"),
-            organ=ORGAN_NAMES.get(str(photo.get("organ")), "part not given"), alone=alone,
+            organ=_(ORGAN_NAMES.get(str(photo.get("organ")), ORGAN_NAMES["auto"])), alone=alone,
             no_match=bool(verdict and verdict.rejected)))
     fused = float(identification.candidates[0].get("score", 0)) if candidates else 0.0
     notice = disagreement(verdicts, fused)
@@ -209,21 +220,24 @@ def result_view(*, database: Database, identification: WebIdentification,
 def _notice_lines(notice: Disagreement, records: dict[str, SpeciesRecord]) -> list[str]:
     lines = []
     if notice.different:
-        lines.append("These photos may show different plants: " + "; ".join(
-            f"photo {i + 1} looks like {_display_name(records.get(name), name)} "
-            f"({round(score * 100)} %)" for i, name, score in notice.different) + ".")
+        lines.append(_("These photos may show different plants: %(photos)s.") % {
+            "photos": "; ".join(_("photo %(number)s looks like %(plant)s (%(percent)s %%)") % {
+                "number": i + 1, "plant": _display_name(records.get(name), name),
+                "percent": round(score * 100)} for i, name, score in notice.different)})
     if notice.unsure_together:
-        lines.append("Together the photos point to no plant clearly, though a photo alone "
-                     "does: the answer below mixes them.")
+        lines.append(_("Together the photos point to no plant clearly, though a photo alone "
+                       "does: the answer below mixes them."))
     if notice.no_match:
         which = ", ".join(str(i + 1) for i in notice.no_match)
         if len(notice.no_match) == 1:
-            lines.append(f"Photo {which} alone looks like none of the plants Hortus knows.")
+            lines.append(_("Photo %(numbers)s alone looks like none of the plants Hortus knows.")
+                         % {"numbers": which})
         else:
-            lines.append(f"Photos {which} alone look like none of the plants Hortus knows.")
+            lines.append(_("Photos %(numbers)s alone look like none of the plants Hortus "
+                           "knows.") % {"numbers": which})
     if lines:
-        lines.append("Identify one plant at a time: send photos of different plants "
-                     "separately.")
+        lines.append(_("Identify one plant at a time: send photos of different plants "
+                       "separately."))
     return lines
 
 
@@ -242,16 +256,13 @@ def history_entries(*, database: Database, items: Sequence[WebIdentification]
                     ) -> list[HistoryEntry]:
     """One line per result on the history page (blocking)."""
     names = [str(item.candidates[0]["name"]) for item in items if item.candidates]
-    records_by_language: dict[str, dict[str, SpeciesRecord]] = {}
-    for item in items:
-        if item.language not in records_by_language:
-            records_by_language[item.language] = known_records(database, names, item.language)
+    records = known_records(database, names, current_language()) if names else {}
     entries = []
     for item in items:
-        best, percent = "No plant matched", 0
+        best, percent = _("No plant matched"), 0
         if item.candidates:
             name = str(item.candidates[0]["name"])
-            best = _display_name(records_by_language[item.language].get(name), name)
+            best = _display_name(records.get(name), name)
             percent = round(float(item.candidates[0].get("score", 0)) * 100)
         entries.append(HistoryEntry(
             id=item.id, created_at=item.created_at, when=describe_time(item.created_at),

@@ -9,6 +9,8 @@ import anyio
 from fastapi import Request
 from fastapi.responses import Response
 
+from hortus.web.i18n import ngettext
+
 
 def client_address(request: Request) -> str:
     """The client's IP address: the peer's, or behind a trusted proxy the one it forwarded
@@ -36,5 +38,6 @@ def minutes(wait: float) -> str:
     """``12 seconds`` or ``3 minutes``."""
     seconds = max(1, math.ceil(wait))
     if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    return f"{math.ceil(seconds / 60)} minutes"
+        return ngettext("%(num)d second", "%(num)d seconds", seconds) % {"num": seconds}
+    count = math.ceil(seconds / 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", count) % {"num": count}

@@ -24,26 +24,41 @@ from hortus.accounts.throttle import ThrottlePolicy
 from hortus.deps import DatabaseDep, SettingsDep
 from hortus.errors import HortusError, InvalidInput
 from hortus.ops.metrics import SIGN_IN_THROTTLED
-from hortus.web import key_flash, security
+from hortus.web import i18n, key_flash, security, vocabulary
+from hortus.web.i18n import N_
+from hortus.web.i18n import gettext as _
 from hortus.web.limits import client_address, minutes, password_limiter, throttled
+from hortus.web.service_messages import translated
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-# Templates mark text for translation with {{ _("...") }}; until a language is chosen the
-# English text is shown.
+# Templates mark text for translation with {{ _("...") }}, in the language of the request being
+# rendered (hortus.web.i18n: a context variable, so concurrent requests keep their own).
 TEMPLATES.env.add_extension("jinja2.ext.i18n")
-TEMPLATES.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=i18n.gettext, ngettext=i18n.ngettext, pgettext=i18n.pgettext, newstyle=True)
+TEMPLATES.env.globals.update(current_language=i18n.current_language,
+                             page_languages=i18n.own_names(),
+                             language_label=i18n.language_name, **vocabulary.TEMPLATE_HELPERS)
 SETTINGS_PATH = "/settings/api-key"
 HANDLE_PATH = "/settings/handle"
 NOTICES = {
-    "handle-saved": "Your public name was saved.",
-    "revoked": "The key was revoked: it no longer works for any API.",
-    "exposure-saved": "The exposure settings were saved.",
-    "welcome": "Your account is ready. Generate a key to start using the APIs.",
+    "handle-saved": N_("Your public name was saved."),
+    "revoked": N_("The key was revoked: it no longer works for any API."),
+    "exposure-saved": N_("The exposure settings were saved."),
+    "welcome": N_("Your account is ready. Generate a key to start using the APIs."),
 }
 LOGIN_NOTICES = {
-    "signed-up": "Thank you. If this address had no account yet, your account is ready: sign in "
-                 "with it. (If it had one, sign in with that account's password.)",
+    "signed-up": N_("Thank you. If this address had no account yet, your account is ready: sign "
+                    "in with it. (If it had one, sign in with that account's password.)"),
 }
+# The APIs' names in the usage table (hortus.accounts.quotas.TITLES).
+QUOTA_TITLES = (N_("Identification"), N_("Image analysis"), N_("Plant database"))
+
+
+def notice_text(notices: dict[str, str], key: str | None) -> str | None:
+    """The notice a redirect asked for (``?notice=...``), in the visitor's language."""
+    text = notices.get(key or "")
+    return _(text) if text else None
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,6 +121,8 @@ def _finish(visit: Visit, response: Response) -> Response:
     )
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Language"] = i18n.current_language()
+    response.headers["Vary"] = "Accept-Language, Cookie"
     return response
 
 
@@ -128,10 +145,10 @@ def _safe_next(value: str | None) -> str:
 def _csrf_refused(visit: Visit, presented: str) -> Response | None:
     if security.csrf_valid(visit.secret, visit.token, presented):
         return None
-    return render(visit, "error.html", status=403, title="Form expired",
-                  message="This form could not be verified: it has expired, was opened in another "
-                          "session, or did not come from this site. Nothing was saved. Reload "
-                          "the page and try again.")
+    return render(visit, "error.html", status=403, title=_("Form expired"),
+                  message=_("This form could not be verified: it has expired, was opened in "
+                            "another session, or did not come from this site. Nothing was saved. "
+                            "Reload the page and try again."))
 
 
 Text = Annotated[str, Form()]
@@ -155,18 +172,19 @@ async def signup(visit: FormVisitDep, db: DatabaseDep, settings: SettingsDep, em
         return refused
     try:
         if password != password_confirm:
-            raise InvalidInput("The two passwords differ.", error="password mismatch")
+            raise InvalidInput(_("The two passwords differ."), error="password mismatch")
         passwords.check_strength(password, email=service.normalise_email(email))
     except HortusError as exc:
-        return render(visit, "signup.html", status=400, email=email[:320], errors=[exc.message])
+        return render(visit, "signup.html", status=400, email=email[:320],
+                      errors=[translated(exc.message)])
     policy = ThrottlePolicy.from_settings(settings)
     wait = await run_in_threadpool(lambda: signin.take_sign_up(
         database=db, policy=policy, address=client_address(visit.request)))
     if wait:
         SIGN_IN_THROTTLED.labels("sign-up").inc()
         return throttled(render(visit, "signup.html", status=429, email=email[:320], errors=[
-            f"Too many accounts were created from your address: try again in "
-            f"{minutes(wait)}."]), wait)
+            _("Too many accounts were created from your address: try again in %(wait)s.")
+            % {"wait": minutes(wait)}]), wait)
     await anyio.to_thread.run_sync(
         lambda: signin.sign_up(database=db, email=email, password=password),
         limiter=password_limiter(visit.request))
@@ -178,7 +196,7 @@ def login_page(visit: VisitDep, next: str | None = None, notice: str | None = No
     if visit.account is not None:
         return redirect(visit, _safe_next(next))
     return render(visit, "login.html", email="", errors=[], next=_safe_next(next),
-                  notice=LOGIN_NOTICES.get(notice or ""))
+                  notice=notice_text(LOGIN_NOTICES, notice))
 
 
 @router.post("/login")
@@ -204,11 +222,12 @@ async def login(visit: FormVisitDep, db: DatabaseDep, settings: SettingsDep, ema
         SIGN_IN_THROTTLED.labels("sign-in").inc()
         return throttled(render(visit, "login.html", status=429, email=email[:320],
                                 next=_safe_next(next), errors=[
-            f"Too many failed sign-ins: try again in {minutes(signed_in.wait)}."]),
+            _("Too many failed sign-ins: try again in %(wait)s.")
+            % {"wait": minutes(signed_in.wait)}]),
             signed_in.wait)
     if signed_in is None:
         return render(visit, "login.html", status=400, email=email[:320], next=_safe_next(next),
-                      errors=["The e-mail address or the password is wrong."])
+                      errors=[_("The e-mail address or the password is wrong.")])
     visit.switch_token(signed_in.token)
     return redirect(visit, _safe_next(next))
 
@@ -240,11 +259,11 @@ def _settings_page(visit: Visit, db: DatabaseDep, settings: SettingsDep, *, stat
         flash = None
     return render(visit, "api_key.html", status=status, keys=keys, usage=usage,
                   new_key=flash.key if flash else None, flash_kind=flash.kind if flash else None,
-                  notice=NOTICES.get(notice or ""), errors=errors or {},
+                  notice=notice, errors=errors or {},
                   drafts=drafts or {}, exposure=service.key_exposure,
-                  public_name=service.public_name(account_id=visit.account.id,
-                                                  handle=visit.account.handle),
-                  handle_help=service.HANDLE_HELP)
+                  public_name=translated(service.public_name(account_id=visit.account.id,
+                                                             handle=visit.account.handle) or ""),
+                  handle_help=translated(service.HANDLE_HELP))
 
 
 def _login_first(visit: Visit) -> Response:
@@ -275,7 +294,8 @@ def settings_page(visit: VisitDep, db: DatabaseDep, settings: SettingsDep,
     if visit.account is None:
         return _login_first(visit)
     flash = key_flash.opened(visit.request, server_key=visit.secret, token=visit.token)
-    response = _settings_page(visit, db, settings, flash=flash, notice=notice)
+    response = _settings_page(visit, db, settings, flash=flash,
+                              notice=notice_text(NOTICES, notice))
     key_flash.forget(visit.request, response, path=SETTINGS_PATH)  # shown once
     return response
 
@@ -306,8 +326,9 @@ KEY_ACTIONS = ("rotate", "revoke")
 
 
 def _key_not_found(visit: Visit, exc: HortusError) -> Response:
-    return render(visit, "error.html", status=exc.status, title="No such key",
-                  message=exc.message, back={"href": SETTINGS_PATH, "text": "Your API keys"})
+    return render(visit, "error.html", status=exc.status, title=_("No such key"),
+                  message=translated(exc.message),
+                  back={"href": SETTINGS_PATH, "text": _("Your API keys")})
 
 
 def _confirm_page(visit: Visit, db: DatabaseDep, key_id: str, action: str) -> Response:
@@ -329,9 +350,9 @@ def confirm_key_action(key_id: str, action: str, visit: VisitDep, db: DatabaseDe
     if action == "exposure":  # the exposure form's address, typed or reloaded
         return redirect(visit, SETTINGS_PATH)
     if action not in KEY_ACTIONS:
-        return render(visit, "error.html", status=404, title="Page not found",
-                      message="There is no such page for API keys.",
-                      back={"href": SETTINGS_PATH, "text": "Your API keys"})
+        return render(visit, "error.html", status=404, title=_("Page not found"),
+                      message=_("There is no such page for API keys."),
+                      back={"href": SETTINGS_PATH, "text": _("Your API keys")})
     return _confirm_page(visit, db, key_id, action)
 
 
@@ -379,7 +400,8 @@ def save_exposure(key_id: str, visit: VisitDep, db: DatabaseDep, settings: Setti
     except HortusError as exc:
         draft = {"expose": expose == "on", "domains": domains, "ips": ips}
         return _settings_page(visit, db, settings, status=exc.status,
-                              errors={key_id: [exc.message]}, drafts={key_id: draft})
+                              errors={key_id: [translated(exc.message)]},
+                              drafts={key_id: draft})
     return redirect(visit, f"{SETTINGS_PATH}?notice=exposure-saved#key-{key_id}")
 
 
@@ -394,6 +416,6 @@ def save_handle(visit: VisitDep, db: DatabaseDep, settings: SettingsDep, handle:
             service.set_handle(session=session, account=account, handle=handle)
     except HortusError as exc:
         return _settings_page(visit, db, settings, status=exc.status,
-                              errors={"handle": [exc.message]},
+                              errors={"handle": [translated(exc.message)]},
                               drafts={"handle": {"handle": handle[:64]}})
     return redirect(visit, f"{SETTINGS_PATH}?notice=handle-saved#public-name")

@@ -12,9 +12,10 @@
       let said;
       try {
         await navigator.clipboard.writeText(source.textContent.trim());
-        said = "Copied " + button.dataset.what + ".";
+        said = (status && status.dataset.copied || "Copied {what}.")
+          .replace("{what}", button.dataset.what);
       } catch (error) {
-        said = "Could not copy: select the text and copy it.";
+        said = status && status.dataset.failed || "Could not copy: select the text and copy it.";
       }
       if (status) status.textContent = said;
     });

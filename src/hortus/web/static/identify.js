@@ -20,6 +20,11 @@
   const max = Number(form.dataset.maxPhotos) || 5;
   const maxBytes = Number(form.dataset.maxBytes) || 0;
   const chosen = []; // {file, organ, url}
+  // The page's sentences in the visitor's language (identify.html), English when missing.
+  const words = JSON.parse((document.getElementById("identify-messages") || {}).textContent || "{}");
+  const idle = submit.textContent;
+  const text = (key, english, values = {}) =>
+    (words[key] || english).replace(/\{(\w+)\}/g, (all, name) => (name in values ? values[name] : all));
 
   rows.remove(); // each chosen photo gets its own "Photo N shows" list instead
 
@@ -36,18 +41,20 @@
 
   function say(extra) {
     const count = chosen.length;
-    let text = count === 0 ? "" :
-      `${count} photo${count === 1 ? "" : "s"} chosen (up to ${max}), ${megabytes(totalBytes())}.`;
-    if (extra) text = (text + " " + extra).trim();
-    status.textContent = text;
+    const values = { count, max, size: megabytes(totalBytes()) };
+    let line = count === 0 ? "" : count === 1
+      ? text("chosen_one", "{count} photo chosen (up to {max}), {size}.", values)
+      : text("chosen_many", "{count} photos chosen (up to {max}), {size}.", values);
+    if (extra) line = (line + " " + extra).trim();
+    status.textContent = line;
   }
 
   function placeholder(file) {
     const box = document.createElement("div");
     box.className = "preview";
     box.textContent = /\.hei[cf]$/i.test(file.name) || /hei[cf]/i.test(file.type)
-      ? "HEIC photo: no preview here, it is sent as it is"
-      : "No preview";
+      ? text("heic", "HEIC photo: no preview here, it is sent as it is")
+      : text("no_preview", "No preview");
     return box;
   }
 
@@ -56,7 +63,7 @@
     if (gone && gone.url) URL.revokeObjectURL(gone.url);
     sync();
     render();
-    say(`Photo removed.`);
+    say(text("removed", "Photo removed."));
     const buttons = list.querySelectorAll("button");
     (buttons[Math.min(index, buttons.length - 1)] || picker).focus();
   }
@@ -68,7 +75,7 @@
       if (c.url) {
         const img = document.createElement("img");
         img.className = "preview";
-        img.alt = `Photo ${i + 1}: ${c.file.name}`;
+        img.alt = text("preview", "Photo {number}: {name}", { number: i + 1, name: c.file.name });
         img.src = c.url;
         img.addEventListener("error", () => img.replaceWith(placeholder(c.file)));
         item.append(img);
@@ -77,10 +84,10 @@
       }
       const name = document.createElement("p");
       name.className = "name";
-      name.textContent = c.file.name || "Photo from the camera";
+      name.textContent = c.file.name || text("camera", "Photo from the camera");
       const label = document.createElement("label");
       label.htmlFor = `chosen-organ-${i}`;
-      label.textContent = `Photo ${i + 1} shows`;
+      label.textContent = text("shows", "Photo {number} shows", { number: i + 1 });
       const select = document.createElement("select");
       select.id = `chosen-organ-${i}`;
       select.name = "organs";
@@ -91,7 +98,7 @@
       const button = document.createElement("button");
       button.type = "button";
       button.className = "secondary";
-      button.textContent = `Remove photo ${i + 1}`;
+      button.textContent = text("remove", "Remove photo {number}", { number: i + 1 });
       button.addEventListener("click", () => remove(i));
       item.append(name, label, select, button);
       list.append(item);
@@ -110,7 +117,8 @@
     }
     sync();
     render();
-    say(left ? `Only ${max} photos can be sent at once: ${left} left out.` : "");
+    say(left ? text("left_out", "Only {max} photos can be sent at once: {left} left out.",
+                    { max, left }) : "");
   }
 
   picker.addEventListener("change", () => add(Array.from(picker.files || [])));
@@ -119,21 +127,21 @@
   form.addEventListener("submit", (event) => {
     if (chosen.length === 0) {
       event.preventDefault();
-      say("Choose at least one photo, or take one with your camera.");
+      say(text("none", "Choose at least one photo, or take one with your camera."));
       picker.focus();
       return;
     }
     if (maxBytes && totalBytes() > maxBytes) {
       event.preventDefault();
-      say(`These photos weigh more than the ${megabytes(maxBytes)} this server takes at once: ` +
-          "remove one, or send smaller ones.");
+      say(text("too_heavy", "These photos weigh more than the {size} this server takes at " +
+               "once: remove one, or send smaller ones.", { size: megabytes(maxBytes) }));
       return;
     }
     submit.disabled = true;
-    submit.textContent = "Identifying…";
+    submit.textContent = submit.dataset.busy || "Identifying…";
   });
   window.addEventListener("pageshow", () => {
     submit.disabled = false;
-    submit.textContent = "Identify";
+    submit.textContent = idle;
   });
 })();
