@@ -479,6 +479,9 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(evaluate)
     projects_app = typer.Typer(help="Trained identification and diagnosis projects.")
     projects_app.command("list")(projects_list)
+    from hortus.cli import retraining
+
+    retraining.register(projects_app)
     app.add_typer(projects_app, name="projects")
     models_app = typer.Typer(help="Backbone and model files.")
     models_app.command("prepare")(models_prepare)
