@@ -9,7 +9,10 @@ connections meanwhile (p50, p99, max), the server's peak memory, and what the at
 * guessing: 8 connections guessing one account's password for 5 s, as fast as answered;
 * slowloris: 200 connections sending headers a byte a second; how many are still open at 15 s.
 
-    python bench/bench_attacks.py --baseline /tmp/hortus-base/src
+    python bench/bench_attacks.py --baseline /tmp/hortus-base/src [--out F]
+
+``--out`` also writes every figure printed as JSON (e.g. ``docs/figures/attacks.json``), by run
+("baseline", "this tree") and attack.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import json
 import os
 import re
 import socket
@@ -33,7 +37,7 @@ from serve_support import LatencyProbe, Served  # noqa: E402
 MiB = 1024 * 1024
 
 
-def header_attack(port: int, megabytes: int) -> str:
+def header_attack(port: int, megabytes: int) -> dict:
     sent, started = 0, time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=120) as attacker:
         try:
@@ -48,7 +52,8 @@ def header_attack(port: int, megabytes: int) -> str:
             answer = attacker.recv(64).split(b"\r\n")[0].decode()
         except OSError as exc:
             answer = type(exc).__name__
-    return f"server took {sent / MiB:.0f} MB in {time.monotonic() - started:.1f} s: {answer!r}"
+    return {"sent_mb": round(sent / MiB), "seconds": round(time.monotonic() - started, 1),
+            "answer": answer}
 
 
 def spooled_bytes(pid: int, folder: Path) -> int:
@@ -64,7 +69,7 @@ def spooled_bytes(pid: int, folder: Path) -> int:
     return total
 
 
-def form_attack(port: int, megabytes: int, spool: Path, pid: int) -> str:
+def form_attack(port: int, megabytes: int, spool: Path, pid: int) -> dict:
     boundary = b"bench"
     head = (b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
             b"Content-Type: multipart/form-data; boundary=bench\r\n\r\n")
@@ -86,11 +91,11 @@ def form_attack(port: int, megabytes: int, spool: Path, pid: int) -> str:
             answer = attacker.recv(64).split(b"\r\n")[0].decode()
         except OSError as exc:
             answer = type(exc).__name__
-    return (f"server took {sent / MiB:.0f} MB in {time.monotonic() - started:.1f} s, "
-            f"spooled up to {peak / MiB:.0f} MB: {answer!r}")
+    return {"sent_mb": round(sent / MiB), "seconds": round(time.monotonic() - started, 1),
+            "spooled_mb": round(peak / MiB), "answer": answer}
 
 
-def guessing_attack(port: int, seconds: float = 5.0) -> str:
+def guessing_attack(port: int, seconds: float = 5.0) -> dict:
     def visitor() -> tuple[str, str]:
         connection = socket.create_connection(("127.0.0.1", port), timeout=30)
         connection.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -125,8 +130,10 @@ def guessing_attack(port: int, seconds: float = 5.0) -> str:
         thread.start()
     for thread in threads:
         thread.join()
-    return (f"{statuses.get(400, 0) / seconds:.1f} passwords checked/s, "
-            f"{statuses.get(429, 0) / seconds:.1f} refused/s ({dict(statuses)})")
+    return {"seconds": seconds, "checked": statuses.get(400, 0),
+            "checked_per_s": round(statuses.get(400, 0) / seconds, 1),
+            "refused_per_s": round(statuses.get(429, 0) / seconds, 1),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())}}
 
 
 def _still_open(connection: socket.socket) -> bool:
@@ -142,7 +149,7 @@ def _still_open(connection: socket.socket) -> bool:
         return False
 
 
-def slowloris_attack(port: int, connections: int = 200, seconds: float = 15.0) -> str:
+def slowloris_attack(port: int, connections: int = 200, seconds: float = 15.0) -> dict:
     opened = []
     for _ in range(connections):
         slow = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -158,7 +165,7 @@ def slowloris_attack(port: int, connections: int = 200, seconds: float = 15.0) -
     for slow in opened:
         still += _still_open(slow)
         slow.close()
-    return f"{still} of {connections} connections still open after {seconds:.0f} s"
+    return {"connections": connections, "seconds": seconds, "still_open": still}
 
 
 def sign_up_victim(port: int) -> None:
@@ -178,7 +185,14 @@ def sign_up_victim(port: int) -> None:
     connection.close()
 
 
-def run(label: str, src: Path | None, args: argparse.Namespace) -> None:
+def _latency(probe: LatencyProbe) -> dict:
+    return {"requests": len(probe.samples), "failures": len(probe.failures),
+            "p50_ms": round(probe.quantile(0.5) * 1000, 1),
+            "p99_ms": round(probe.quantile(0.99) * 1000, 1),
+            "max_ms": round(max(probe.samples) * 1000, 1)}
+
+
+def run(label: str, src: Path | None, args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="hortus-bench-"))
     spool = work / "spool"
     spool.mkdir()
@@ -187,6 +201,7 @@ def run(label: str, src: Path | None, args: argparse.Namespace) -> None:
         env["PYTHONPATH"] = str(src)
     served = Served(work / "data", env=env).start()
     print(f"== {label}", flush=True)
+    results: dict = {}
     try:
         sign_up_victim(served.port)
         attacks = {
@@ -203,12 +218,17 @@ def run(label: str, src: Path | None, args: argparse.Namespace) -> None:
             rss_before = served.rss_kib("VmHWM")
             with LatencyProbe(served.port, pause=0.01) as probe:
                 outcome = attack()
+            rss_after = served.rss_kib("VmHWM")
+            results[name] = {"idle": _latency(idle), "attacked": _latency(probe),
+                             "outcome": outcome, "peak_rss_mb_before": round(rss_before / 1024),
+                             "peak_rss_mb_after": round(rss_after / 1024)}
             print(f"{name:10s} idle: {idle.summary()}\n{'':10s} attacked: {probe.summary()}"
                   f" (failures {len(probe.failures)})\n{'':10s} {outcome}; peak RSS "
-                  f"{rss_before / 1024:.0f} -> {served.rss_kib('VmHWM') / 1024:.0f} MB",
+                  f"{rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB",
                   flush=True)
     finally:
         served.stop()
+    return results
 
 
 def main() -> None:
@@ -218,11 +238,18 @@ def main() -> None:
     parser.add_argument("--form-mb", type=int, default=300)
     parser.add_argument("--only", nargs="*", default=["header", "form", "guessing",
                                                       "slowloris"])
+    parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
     args = parser.parse_args()
     os.environ.setdefault("HORTUS_LOAD_STARTER_DATA", "false")
+    report: dict = {"run": {"header_mb": args.header_mb, "form_mb": args.form_mb,
+                            "cpus": os.cpu_count(),
+                            "baseline": str(args.baseline) if args.baseline else None}}
     if args.baseline:
-        run(f"baseline {args.baseline}", args.baseline, args)
-    run("this tree", None, args)
+        report["baseline"] = run(f"baseline {args.baseline}", args.baseline, args)
+    report["this tree"] = run("this tree", None, args)
+    report["run"]["load_average_after"] = round(os.getloadavg()[0], 2)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark: one PEAT image analysis over HTTP against the vision engine alone, same run.
 
     .venv/bin/python bench/bench_diagnose.py [--models-dir DIR] [--repeats 40] [--threads 1]
+        [--out docs/figures/diagnose-speed.json]
 
 ``engine`` = ``diagnose_photo`` in this process: decode + one forward pass + every diagnosis
 head + the ImageNet top-5 (everything the answer needs from the engine). ``http`` = a
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path)
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path,
+                        help="Also write the JSON here (e.g. docs/figures/diagnose-speed.json).")
     args = parser.parse_args()
     if not (SHARED / "ibean").is_dir():
         log(f"{SHARED / 'ibean'} is absent; nothing to measure")
@@ -185,9 +188,12 @@ def main() -> None:
         summary["http_over_engine_p10"] = round(p10[1] / p10[0], 3)
         summary["target"] = TARGET
         summary["pass"] = summary["http_over_engine"] <= TARGET
+        summary["cpus"], summary["load_average"] = os.cpu_count(), round(os.getloadavg()[0], 2)
         log(f"engine {summary['engine_ms_median']} ms, http {summary['http_ms_median']} ms, "
             f"ratio {summary['http_over_engine']} (target <= {TARGET})")
         sys.stdout.write(json.dumps(summary) + "\n")
+        if args.out:
+            args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -10,7 +10,7 @@ much as Hortus). Clients are threads of this process on keep-alive connections, 
 every body's length. Targets are measured in turns, several rounds, and the median of each is
 printed with its ratio to the FileResponse baseline measured in the same run.
 
-Run: .venv/bin/python bench/bench_media.py [--seconds 3] [--rounds 3] [--clients 4] [--json F]
+Run: .venv/bin/python bench/bench_media.py [--seconds 3] [--rounds 3] [--clients 4] [--out F]
 """
 
 from __future__ import annotations
@@ -193,7 +193,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--out", "--json", dest="json", type=Path,
+                        help="Also write the figures as JSON here.")
     parser.add_argument("--serve-baseline", nargs=2, metavar=("FOLDER", "PORT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -269,7 +270,9 @@ def main() -> None:
           f"{args.rounds} x {args.seconds:g} s per target, {os.cpu_count()} cores shared by "
           "clients and servers")
     print(f"{'target':<32} {'req/s':>8} {'MB/s':>7} {'vs FileResponse':>16}")
-    report = {}
+    report: dict[str, dict] = {"run": {
+        "photo_bytes": len(photo), "clients": args.clients, "seconds": args.seconds,
+        "rounds": args.rounds, "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}}
     for name, values in rates.items():
         rate = statistics.median(values)
         report[name] = {"requests_per_second": rate, "ratio": rate / baseline,

@@ -195,3 +195,136 @@ def test_identify_docs_quote_the_weeds_breadth_figures() -> None:
     flat = " ".join((REPO / "docs" / "identify.md").read_text(encoding="utf-8").split())
     assert (f"loses {100 * _share(weeds, 'lost'):.1f} % of weed photos and refuses "
             f"{100 * negative.get('right', 0) / negative['n']:.1f} % of empty scenes") in flat
+
+
+def test_media_speed_table_quotes_media_serving_json() -> None:
+    figures = json.loads((FIGURES / "media-serving.json").read_text())
+    run = figures.pop("run")
+    printed = (FIGURES / "media-serving.txt").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "media.md").read_text(encoding="utf-8")
+    flat = " ".join(text.split())
+    assert (f"{run['clients']} clients, {run['rounds']} rounds of {run['seconds']:g} s per "
+            f"target") in flat
+    assert f"(1-minute load average {run['load_average']:.1f} at the end)" in flat
+    labels = {"FileResponse (baseline)": "`FileResponse` (baseline)",
+              "StaticFiles": "`StaticFiles`",
+              "Hortus, local folder": "Hortus, local folder",
+              "Hortus, database: SQLite": "Hortus, database on SQLite",
+              "Hortus, database: PostgreSQL": "Hortus, database on PostgreSQL",
+              "Hortus, s3: moto (emulator)": "Hortus, S3 on moto (an emulator: measures moto)"}
+    assert set(figures) == set(labels)
+    for name, v in figures.items():
+        rate, ratio = v["requests_per_second"], v["ratio"]
+        assert f"| {labels[name]} | {rate:.0f} | {ratio:.2f} |" in text, name
+        # the committed printout is the same run as the JSON
+        assert f"{name:<32} {rate:8.0f} {rate * run['photo_bytes'] / 1e6:7.1f} {ratio:15.2f}x" \
+            in printed, name
+
+
+def _image_limits_runs() -> dict[str, dict[str, dict[str, str]]]:
+    """``docs/figures/image-limits.txt`` (bench/bench_image_limits.py's printout), by run
+    ("before", "after") and attack ("idle", "huge PNG", "largest PNG"): its figures."""
+    import re
+
+    unit = r"[0-9.]+ (?:ms|s|MB)"
+    patterns = [
+        rf"/v2/_status (?:meanwhile: )?(?P<requests>\d+) requests, p50 (?P<p50>{unit}), "
+        rf"p99 (?P<p99>{unit}), max (?P<max>{unit})",
+        r"answers (?P<answers>\{[^}]*\}) in (?P<time>[0-9.]+ s); attacker's quota used: "
+        r"(?P<quota>\d+)",
+        rf"server CPU (?P<cpu>{unit}) \((?P<cpu_each>{unit}) a request\); peak RSS "
+        rf"(?P<peak>{unit}), after (?P<rss_after>{unit})",
+        rf"other key's identification: (?P<done>\d+) done, median (?P<median>{unit}), "
+        rf"max (?P<slowest>{unit})",
+    ]
+    runs: dict[str, dict[str, dict[str, str]]] = {}
+    current: dict[str, dict[str, str]] = {}
+    attack = "idle"
+    for line in (FIGURES / "image-limits.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("== "):
+            current, attack = runs.setdefault(line.split()[1], {}), "idle"
+        elif line.startswith(("huge PNG", "largest PNG")):
+            attack = line.split(":")[0]
+        for pattern in patterns:
+            if found := re.search(pattern, line):
+                current.setdefault(attack, {}).update(found.groupdict())
+    return runs
+
+
+def test_image_limits_table_quotes_image_limits_txt() -> None:
+    runs = _image_limits_runs()
+    before, after = runs["before"], runs["after"]
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    huge_b, huge_a = before["huge PNG"], after["huge PNG"]
+    assert huge_b["answers"] == "{404: 16}" and huge_a["answers"] == "{400: 16}"
+    assert huge_b["quota"] == huge_a["quota"] == "0"
+    assert (f"| five 7071x7071 PNGs (the probe's) | all 16 decoded and answered 404 in "
+            f"{huge_b['time']}; {huge_b['cpu']} of server CPU ({huge_b['cpu_each']} a request), "
+            f"peak RSS {huge_b['peak']} ({huge_b['rss_after']} after); quota used 0 | "
+            f"all 16 refused (400) in {huge_a['time']}; {huge_a['cpu']} of CPU in all; "
+            f"peak RSS {huge_a['peak']} |") in text
+    big_b, big_a = before["largest PNG"], after["largest PNG"]
+    assert big_b["answers"] == "{404: 16}" and big_a["answers"] == "{404: 6, 429: 10}"
+    assert (f"all 16 served (404) in {big_b['time']}; {big_b['cpu']} of CPU; the other key "
+            f"got {big_b['done']} identifications done, median {big_b['median']}, max "
+            f"{big_b['slowest']} | 6 served, 10 refused (429) in {big_a['time']}; "
+            f"{big_a['cpu']} of CPU; the other key got {big_a['done']} done, median "
+            f"{big_a['median']}, max {big_a['slowest']} |") in text
+    flat = " ".join(text.split())
+    assert (f"p99 {huge_b['p99']} before and {huge_a['p99']} after during the 7071x7071 attack "
+            f"(after: {huge_a['requests']} probes only, the attack lasted {huge_a['time']}), "
+            f"{big_b['p99']} before and {big_a['p99']} after during the 4000x4000 one, against "
+            f"{before['idle']['p99']} and {after['idle']['p99']} idle") in flat
+
+
+def test_diagnose_speed_paragraph_quotes_its_json() -> None:
+    figures = json.loads((FIGURES / "diagnose-speed.json").read_text())
+    flat = " ".join((REPO / "docs" / "diagnose.md").read_text(encoding="utf-8").split())
+    assert (f"{figures['repeats']} analyses of {figures['photos']} iBean photos") in flat
+    assert f"1-minute load average {figures['load_average']} at the end" in flat
+    assert (f"median {figures['http_ms_median']} ms over HTTP against "
+            f"{figures['engine_ms_median']} ms for the engine alone, "
+            f"**{figures['http_over_engine']}** (target ≤ {figures['target']})") in flat
+    assert (f"the fastest tenths {figures['http_ms_p10']} ms against {figures['engine_ms_p10']} "
+            f"ms, {figures['http_over_engine_p10']}") in flat
+    assert figures["http_over_engine"] == round(
+        figures["http_ms_median"] / figures["engine_ms_median"], 3)
+
+
+def _attack_cells(run: dict) -> dict[str, str]:
+    """The attacks table's cells for one run of bench/bench_attacks.py."""
+    def others(r: dict) -> str:
+        a = r["attacked"]
+        return (f"others p99 {a['p99_ms']} ms, max {a['max_ms']} ms ({a['requests']} "
+                f"probes, {a['failures']} failed)")
+
+    header, form = run["header"], run["form"]
+    guessing, slow = run["guessing"], run["slowloris"]
+    return {
+        "header": (f"`{header['outcome']['answer']}` after {header['outcome']['seconds']} s; "
+                   f"{others(header)}; peak RSS +"
+                   f"{header['peak_rss_mb_after'] - header['peak_rss_mb_before']} MB"),
+        "form": (f"`{form['outcome']['answer']}` after {form['outcome']['seconds']} s; "
+                 f"{form['outcome']['spooled_mb']} MB spooled to the temp dir; {others(form)}"),
+        "guessing": (f"{guessing['outcome']['checked_per_s']} passwords checked/s, "
+                     f"{guessing['outcome']['refused_per_s']} refused/s; {others(guessing)}"),
+        "slowloris": (f"{slow['outcome']['still_open']} of {slow['outcome']['connections']} "
+                      f"still open after {slow['outcome']['seconds']:g} s; {others(slow)}"),
+    }
+
+
+def test_attacks_table_quotes_attacks_json() -> None:
+    figures = json.loads((FIGURES / "attacks.json").read_text())
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert figures["run"]["baseline"] == "/tmp/old-attacks/src"  # a worktree of 909268d
+    flat = " ".join(text.split())
+    assert "`--baseline` against commit 909268d" in flat
+    assert f"load average {figures['run']['load_average_after']} at the end" in flat
+    before, after = _attack_cells(figures["baseline"]), _attack_cells(figures["this tree"])
+    labels = {"header": f"one {figures['run']['header_mb']} MB header",
+              "form": f"{figures['run']['form_mb']} MB chunked form to `/login`",
+              "guessing": "8 connections guessing passwords for 5 s",
+              "slowloris": "200 slow-header connections"}
+    for attack, label in labels.items():
+        row = f"| {label} | {before[attack]} | {after[attack]} |"
+        assert row in text, row

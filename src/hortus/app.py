@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from hortus import __version__, ops, web
 from hortus.accounts.cors import ExposureCorsMiddleware
+from hortus.accounts.metering import open_plant_meter
 from hortus.api_families import install_error_handlers, register_family
 from hortus.bootstrap import prepare_database
 from hortus.config import Settings, get_settings
@@ -22,6 +23,7 @@ from hortus.observations import dwc_router
 from hortus.observations import router as observations_router
 from hortus.openapi import install_openapi
 from hortus.plants import router as plants_router
+from hortus.plants.read_cache import PlantReadCache
 from hortus.server import forwarded
 
 API_DESCRIPTION = """\
@@ -56,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = prepare_database(settings, seed=True)
+        # Plant-database quota units leased in blocks, flushed back (docs/operations.md).
+        app.state.plant_meter = open_plant_meter(database=app.state.database, settings=settings)
+        app.state.plant_cache = PlantReadCache.for_database(app.state.database)  # SQLite only
         app.state.media = open_media_store(settings, app.state.database)  # docs/media.md
         app.state.inference = Inference(settings)
         if settings.warm_up_engine:
@@ -66,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.plant_meter.close()  # units in hand go back to the database first
+            if app.state.plant_cache is not None:
+                app.state.plant_cache.close()
             if app.state.retention is not None:
                 app.state.retention.stop()
             app.state.inference.shutdown()

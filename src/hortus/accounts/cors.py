@@ -41,6 +41,14 @@ def _prefix(path: str) -> str | None:
     return None
 
 
+def _origin(scope: Scope) -> str | None:
+    """The request's Origin header, or None."""
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            return str(value.decode("latin-1"))
+    return None
+
+
 class ExposureCorsMiddleware:
     """See the module docstring."""
 
@@ -51,26 +59,34 @@ class ExposureCorsMiddleware:
         if scope["type"] != "http" or (prefix := _prefix(scope["path"])) is None:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        origin = headers.get("origin")
-        if (scope["method"] == "OPTIONS" and origin
-                and headers.get("access-control-request-method")):
-            response = await run_in_threadpool(self._preflight, scope, prefix, origin, headers)
-            await response(scope, receive, send)
-            return
+        if scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin and headers.get("access-control-request-method"):
+                response = await run_in_threadpool(self._preflight, scope, prefix, origin,
+                                                   headers)
+                await response(scope, receive, send)
+                return
         state: dict = scope.setdefault("state", {})
 
+        # Every API answer passes here: the raw header list is extended in place (a Headers
+        # object per request would cost more than the rest of this middleware).
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                out = MutableHeaders(scope=message)
-                for name, value in (state.get(STATE_RATE_LIMIT) or {}).items():
-                    if name not in out:
-                        out[name] = value
+                rate_limit = state.get(STATE_RATE_LIMIT)
                 allowed = state.get(STATE_CORS_ORIGIN)
-                if allowed and allowed == origin:
-                    out["Access-Control-Allow-Origin"] = allowed
-                    out["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-                    out.add_vary_header("Origin")
+                if rate_limit or allowed:
+                    raw = message.setdefault("headers", [])
+                    present = {name.lower() for name, _ in raw}
+                    for name, value in (rate_limit or {}).items():
+                        key = name.lower().encode("latin-1")
+                        if key not in present:
+                            raw.append((key, value.encode("latin-1")))
+                    if allowed and allowed == _origin(scope):
+                        out = MutableHeaders(scope=message)
+                        out["Access-Control-Allow-Origin"] = allowed
+                        out["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+                        out.add_vary_header("Origin")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -3,8 +3,8 @@
 * Pl@ntNet (``/v2``): the ``api-key`` query parameter → :func:`plantnet_caller`;
 * PEAT (``/v1``): the ``Api-Key`` header (or ``api_key``, as PEAT allows) → :func:`peat_caller`;
 * Permapeople (``/api``): ``x-permapeople-key-id`` + ``x-permapeople-key-secret`` →
-  :func:`permapeople_key`, which also holds one unit of the plant-database quota
-  (given back when the request fails).
+  :func:`permapeople_key`, which also holds one unit of the plant-database quota, metered in
+  memory (given back by :func:`refund_plant_unit` when the request fails).
 
 Each checks the key's exposure rules (authorized domains and IPs) and tells the CORS middleware
 (:mod:`hortus.accounts.cors`) that the request's origin may read the answer. Failures are domain
@@ -14,9 +14,9 @@ errors (NotAuthenticated 401, Forbidden 403, QuotaExceeded 429) that each family
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -24,15 +24,16 @@ from starlette.concurrency import run_in_threadpool
 from hortus.accounts import keycache, quotas, service
 from hortus.accounts.exposure import check_exposure
 from hortus.accounts.keys import split_api_key
+from hortus.accounts.metering import Charge, QuotaMeter
 from hortus.accounts.models import ApiKey
-from hortus.config import Settings
 from hortus.db import Database
-from hortus.deps import DatabaseDep, SettingsDep
+from hortus.deps import DatabaseDep
 from hortus.errors import NotAuthenticated, QuotaExceeded
 
 __all__ = [
     "Caller", "PeatCallerDep", "PermapeopleKeyDep", "PlantnetCallerDep", "check_exposure",
-    "note_cors", "note_quota", "peat_caller", "permapeople_key", "plantnet_caller",
+    "PERMAPEOPLE_KEY_PARAMETERS", "note_cors", "note_quota", "peat_caller", "permapeople_key",
+    "plantnet_caller", "refund_plant_unit",
 ]
 
 PERMAPEOPLE_401 = (
@@ -44,6 +45,8 @@ PEAT_401 = "No valid Api-Key provided."
 # Keys of request.state read by the CORS middleware.
 STATE_CORS_ORIGIN = "hortus_cors_origin"
 STATE_RATE_LIMIT = "hortus_rate_limit"
+# The plant-database unit a request holds (refunded when it fails).
+STATE_PLANT_CHARGE = "hortus_plant_charge"
 
 logger = logging.getLogger("hortus")
 
@@ -92,10 +95,11 @@ def quota_listener(request: Request) -> Callable[[quotas.QuotaState | QuotaExcee
 
 
 def _load_key(db: Database, key_id: str) -> ApiKey | None:
+    read_at = keycache.now()
     with db.read() as session:
         key = service.find_key(session=session, key_id=key_id)
     if key is not None:
-        keycache.remember(db, key)
+        keycache.remember(db, key, read_at=read_at)
     return key
 
 
@@ -157,51 +161,71 @@ async def peat_caller(
     return await _admit(request, db, key, PEAT_401)
 
 
-async def permapeople_key(
-    request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    x_permapeople_key_id: Annotated[str | None, Header(
-        description="Your API key id (with x-permapeople-key-secret on every request).")] = None,
-    x_permapeople_key_secret: Annotated[str | None, Header(
-        description="Your API key secret.")] = None,
-) -> AsyncIterator[ApiKey]:
-    """The key in Permapeople's two headers, holding one unit of the daily quota.
+KEY_ID_HEADER = "x-permapeople-key-id"
+KEY_SECRET_HEADER = "x-permapeople-key-secret"
+
+
+def _header_parameter(name: str, description: str) -> dict[str, Any]:
+    """An optional string header as FastAPI documents a ``Header()`` parameter."""
+    title = "-".join(part.capitalize() for part in name.split("-"))
+    return {"name": name, "in": "header", "required": False, "description": description,
+            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": title,
+                       "description": description}}
+
+
+#: The OpenAPI parameters of :func:`permapeople_key`'s two headers. The dependency reads them
+#: from the request itself (FastAPI's per-parameter validation cost more than the rest of a
+#: plant read's key check), so the plant routes document them with these
+#: (:class:`hortus.plants.routing.PermapeopleRoute`).
+PERMAPEOPLE_KEY_PARAMETERS = (
+    _header_parameter(KEY_ID_HEADER,
+                      "Your API key id (with x-permapeople-key-secret on every request)."),
+    _header_parameter(KEY_SECRET_HEADER, "Your API key secret."),
+)
+
+
+async def permapeople_key(request: Request) -> ApiKey:
+    """The key in Permapeople's two headers (:data:`PERMAPEOPLE_KEY_PARAMETERS`), holding one
+    unit of the daily quota.
 
     401 with the seed's exact body when the key is missing or wrong, 403 when its exposure rules
     refuse the request, 429 when the plant-database quota is used up. The unit is taken before
-    the route runs (one atomic statement: concurrent requests can never spend past the limit)
-    and given back when the route fails — a 4xx for the caller's input (400, 404, 413, 415,
-    422) or our own 5xx — so the quota counts answers only. Used with ``scope="function"`` so
-    the refund lands before the response, and its RateLimit headers show it.
+    the route runs, from the units this process has leased (:mod:`hortus.accounts.metering`:
+    no database write on most requests, and never a unit past the limit), and given back by
+    :func:`refund_plant_unit` when the route fails — a 4xx for the caller's input (400, 404,
+    413, 415, 422) or our own 5xx — so the quota counts answers only. The plant routes'
+    :class:`~hortus.plants.routing.PermapeopleRoute` calls it before the error is answered, so
+    the error's RateLimit headers show the unit given back.
     """
-    key = await _authenticate(db, x_permapeople_key_id, x_permapeople_key_secret)
+    db: Database = request.app.state.database
+    headers = request.headers
+    key = await _authenticate(db, headers.get(KEY_ID_HEADER), headers.get(KEY_SECRET_HEADER))
     caller = await _admit(request, db, key, PERMAPEOPLE_401)
+    meter: QuotaMeter = request.app.state.plant_meter
     try:
-        state = await run_in_threadpool(
-            lambda: quotas.consume(database=db, settings=settings, account_id=caller.account_id,
-                                   api=quotas.API_PLANTS))
+        charge = await meter.charge(caller.account_id)
     except QuotaExceeded as exc:
         note_exceeded(request, exc)
         raise
-    note_quota(request, state)
-    try:
-        yield caller.key
-    except Exception:
-        await _refund_plant_unit(request, db, settings, caller.account_id, state)
-        raise
+    note_quota(request, charge.state)
+    setattr(request.state, STATE_PLANT_CHARGE, charge)
+    return caller.key
 
 
-async def _refund_plant_unit(request: Request, db: Database, settings: Settings,
-                             account_id: int, charged: quotas.QuotaState) -> None:
-    """Give back a plant-database unit to the day it was taken from; a failed refund is
-    logged, never raised over the error that caused it."""
+async def refund_plant_unit(request: Request) -> None:
+    """Give back the plant-database unit this request was charged (nothing when it was not):
+    the request failed. A failed refund is logged, never raised over the error that caused
+    it."""
+    charge: Charge | None = getattr(request.state, STATE_PLANT_CHARGE, None)
+    if charge is None:
+        return
+    setattr(request.state, STATE_PLANT_CHARGE, None)
+    meter: QuotaMeter = request.app.state.plant_meter
     try:
-        state = await run_in_threadpool(
-            lambda: quotas.refund(database=db, settings=settings, account_id=account_id,
-                                  api=quotas.API_PLANTS, charged=charged))
+        state = await meter.refund(charge)
     except Exception:  # noqa: BLE001 - the request's own error is the one to answer
-        logger.exception("Could not refund a plant-database unit of account %s", account_id)
+        logger.exception("Could not refund a plant-database unit of account %s",
+                         charge.account_id)
         return
     note_quota(request, state)
 
@@ -212,12 +236,12 @@ async def require_permapeople_key(request: Request) -> None:
     :func:`permapeople_key` dependency then checks exposure and takes the quota unit; the key
     is remembered by then, so the second look-up is free.)"""
     database: Database = request.app.state.database
-    key = await _authenticate(database, request.headers.get("x-permapeople-key-id"),
-                              request.headers.get("x-permapeople-key-secret"))
+    key = await _authenticate(database, request.headers.get(KEY_ID_HEADER),
+                              request.headers.get(KEY_SECRET_HEADER))
     if key is None:
         raise NotAuthenticated(PERMAPEOPLE_401)
 
 
 PlantnetCallerDep = Annotated[Caller, Depends(plantnet_caller)]
 PeatCallerDep = Annotated[Caller, Depends(peat_caller)]
-PermapeopleKeyDep = Annotated[ApiKey, Depends(permapeople_key, scope="function")]
+PermapeopleKeyDep = Annotated[ApiKey, Depends(permapeople_key)]

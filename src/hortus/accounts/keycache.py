@@ -31,18 +31,27 @@ _keys: weakref.WeakKeyDictionary[Database, dict[str, tuple[float, ApiKey]]] = (
 def lookup(database: Database, key_id: str) -> ApiKey | None:
     """The remembered key (revoked ones included), or None when not remembered or stale."""
     hit = _keys.get(database, {}).get(key_id)
-    if hit is None or time.monotonic() - hit[0] >= TTL_SECONDS:
+    if hit is None or now() - hit[0] >= TTL_SECONDS:
         return None
     return hit[1]
 
 
-def remember(database: Database, key: ApiKey) -> None:
-    """Remember a key just read from the database (detached, its account loaded)."""
+def now() -> float:
+    """The clock the cache counts in (take it before reading a key: :func:`remember`)."""
+    return time.monotonic()
+
+
+def remember(database: Database, key: ApiKey, read_at: float | None = None) -> None:
+    """Remember a key just read from the database (detached, its account loaded).
+
+    ``read_at`` is :func:`now` taken *before* the read began: the key is forgotten
+    TTL_SECONDS after that, so a change committed while the read ran is seen within
+    TTL_SECONDS of the change, however long the read took."""
     with _lock:
         keys = _keys.setdefault(database, {})
         if len(keys) >= MAX_KEYS:
             keys.clear()
-        keys[key.key_id] = (time.monotonic(), key)
+        keys[key.key_id] = (now() if read_at is None else read_at, key)
 
 
 def forget_all() -> None:

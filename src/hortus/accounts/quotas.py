@@ -4,6 +4,10 @@ Each API has one period: identification per UTC day, image analysis per UTC mont
 database per UTC day. A counter row per (account, api, period start) holds the units used; taking
 units is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE count + n <= limit`` statement, so two
 processes (or two machines on one PostgreSQL) can never spend past the limit together.
+
+Identification and diagnosis take their units one request at a time; the plant database takes
+them in leases of several units per process (:mod:`hortus.accounts.metering`), with the same
+statement: its counter also counts units a process holds and has not served yet.
 """
 
 from __future__ import annotations
@@ -106,6 +110,11 @@ def _state(api: str, limit: int, used: int, period: Period) -> QuotaState:
                       remaining=max(0, limit - used), reset_at=period.end,
                       period_start=period.key,
                       window_seconds=int((period.end - period.start).total_seconds()))
+
+
+def quota_state(*, api: str, limit: int, used: int, period: Period) -> QuotaState:
+    """Where an account stands in ``period`` with ``used`` of ``limit`` units taken."""
+    return _state(api, limit, used, period)
 
 
 def _used(session: Session, account_id: int, api: str, key: str) -> int:

@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from hortus.accounts.deps import PermapeopleKeyDep
 from hortus.api_families import ApiFamily, ErrorDocs
+from hortus.db import Database
 from hortus.deps import DatabaseDep
 from hortus.errors import HortusError
 from hortus.plants import service
+from hortus.plants.read_cache import PlantReadCache
 from hortus.plants.routing import PermapeopleJSONResponse, PermapeopleRoute
 from hortus.plants.schemas import (
     MAX_ID,
@@ -80,7 +83,13 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-BaseUrlDep = Annotated[str, Depends(base_url)]
+async def _base_url(request: Request) -> str:
+    # ``async``: a plain ``def`` dependency runs in a worker thread, a hop that costs more than
+    # the work.
+    return base_url(request)
+
+
+BaseUrlDep = Annotated[str, Depends(_base_url)]
 PlantIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The plant's id.")]
 Paging = Annotated[PageQuery, Query()]
 HORTUS_EXTENSION = "Hortus extension: not part of the Permapeople API."
@@ -129,11 +138,28 @@ def search_post(query: Annotated[SearchOptionalQuery, Query()], key: Permapeople
         return service.search_plants(session=session, criteria=criteria, base_url=base)
 
 
-@router.get("/plants/{plant_id}", summary="Get a single plant", responses=_responses(404))
-def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, db: DatabaseDep,
-              base: BaseUrlDep) -> PlantRead:
-    with db.read() as session:
-        return service.read_plant(session=session, plant_id=plant_id, base_url=base)
+@router.get("/plants/{plant_id}", summary="Get a single plant", responses=_responses(404),
+            response_model=PlantRead)
+async def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, request: Request) -> Response:
+    # The busiest read, and a plain lookup. One dependency (each costs FastAPI more than the
+    # lookup); the plant encoded by its model; on SQLite, the answer kept while the database
+    # is unchanged (hortus.plants.read_cache) and no worker-thread hop (a read is CPU work that
+    # holds the GIL anyway: handing it to a thread and back costs more than it). PostgreSQL's
+    # read waits on the network: it goes to a worker thread.
+    db: Database = request.app.state.database
+    cache: PlantReadCache | None = request.app.state.plant_cache
+    base = base_url(request)
+
+    def read() -> bytes:
+        with db.read() as session:
+            return service.read_plant(session=session, plant_id=plant_id,
+                                      base_url=base).model_dump_json().encode()
+
+    if cache is not None:
+        body = cache.fetch((plant_id, base), read)
+    else:
+        body = read() if db.is_sqlite else await run_in_threadpool(read)
+    return PermapeopleJSONResponse.encoded(body)
 
 
 @router.get("/plants/{plant_id}/varieties", summary="List varieties of a plant",

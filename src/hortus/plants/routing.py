@@ -7,21 +7,30 @@
 * FastAPI's validation errors become :class:`~hortus.errors.InvalidInput` with Permapeople-style
   short errors that name the parameter (``missing q``, ``invalid per_page``, ``unknown field``),
   rendered by the family's error handler like every other error.
+* A route that fails (any error after the key was charged) gives its plant-database unit back
+  (:func:`hortus.accounts.deps.refund_plant_unit`) before the error is answered.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from email.message import Message
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hortus.accounts.deps import require_permapeople_key
+from hortus.accounts.deps import (
+    PERMAPEOPLE_KEY_PARAMETERS,
+    permapeople_key,
+    refund_plant_unit,
+    require_permapeople_key,
+)
 from hortus.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 
 MAX_BODY = 1024 * 1024
@@ -38,6 +47,12 @@ _OWN_ERRORS = {"no_changes"}
 
 class PermapeopleJSONResponse(JSONResponse):
     media_type = "application/json; charset=utf-8"
+
+    @classmethod
+    def encoded(cls, body: bytes, status_code: int = 200) -> Response:
+        """An answer whose JSON is already encoded (by a Pydantic model's ``model_dump_json``:
+        the bytes this class would render from the model's JSON-mode dump)."""
+        return Response(body, status_code=status_code, media_type=cls.media_type)
 
 
 def _is_json(content_type: str) -> bool:
@@ -72,7 +87,15 @@ class JsonBodyRequest(Request):
 
 
 class PermapeopleRoute(APIRoute):
-    """Reads the body with :class:`JsonBodyRequest` and words validation errors."""
+    """Reads the body with :class:`JsonBodyRequest`, words validation errors, and gives the
+    request's plant-database unit back when the route fails (before the error is answered)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if _needs_key(self.dependant):  # its headers, which the dependency reads itself
+            extra = self.openapi_extra or {}
+            self.openapi_extra = {**extra, "parameters": [
+                *extra.get("parameters", []), *copy.deepcopy(PERMAPEOPLE_KEY_PARAMETERS)]}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -86,9 +109,17 @@ class PermapeopleRoute(APIRoute):
             try:
                 return await handle(request)
             except RequestValidationError as exc:
+                await refund_plant_unit(request)
                 raise invalid_input(exc.errors()) from None
+            except Exception:
+                await refund_plant_unit(request)  # the quota counts answers only
+                raise
 
         return permapeople_handler
+
+
+def _needs_key(dependant: Dependant) -> bool:
+    return any(d.call is permapeople_key or _needs_key(d) for d in dependant.dependencies)
 
 
 def _parts(loc: tuple[Any, ...]) -> tuple[Any, ...]:
