@@ -170,6 +170,12 @@ def test_error_pages_and_form_errors_are_translated(client: TestClient) -> None:
     assert bad_page.status_code == 400
     assert "« abc » n'est pas un numéro de page" in html.unescape(bad_page.text).replace(
         "\u00a0", " ")
+    no_observation = client.get("/observations/999999", headers={"Accept-Language": "fr"})
+    assert no_observation.status_code == 404
+    text = html.unescape(no_observation.text).replace("\u00a0", " ")
+    assert "<h1 id=\"error-title\">Observation introuvable</h1>" in text
+    assert "Il n'y a aucune observation à cette adresse : le lien" in text
+    assert "Observation not found" not in text and "There is no observation" not in text
     client.follow_redirects = False
     token = re.search(r'name="csrf_token" value="([^"]+)"',
                       client.get("/signup", headers={"Accept-Language": "de"}).text)

@@ -22,27 +22,35 @@ from hortus.errors import Forbidden, HortusError, NotFound
 from hortus.media.deps import MediaDep
 from hortus.observations import removal, views
 from hortus.web import security
+from hortus.web.i18n import N_
+from hortus.web.i18n import gettext as _
 from hortus.web.observation_view import ObservationCard, observation_cards
 from hortus.web.observation_votes import sign_in_first
 from hortus.web.router import Visit, VisitDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
-BACK = {"href": "/observations/mine", "text": "My observations"}
+BACK_PATH = "/observations/mine"
+BACK_TEXT = N_("My observations")
+
+
+def _back() -> dict[str, str]:
+    """The way back from a refusal: to one's observations."""
+    return {"href": BACK_PATH, "text": _(BACK_TEXT)}
 
 
 def _refusal(visit: Visit, exc: HortusError) -> Response:
     if isinstance(exc, NotFound):
-        title, message = "Observation not found", (
+        title, message = _("Observation not found"), _(
             "There is no observation at this address: the link may be mistyped, or the "
             "observation was deleted already.")
     elif isinstance(exc, Forbidden):
-        title, message = "Not yours to delete", ("Only the observation's author, or an "
-                                                 "operator of this server, may delete it.")
+        title, message = _("Not yours to delete"), _(
+            "Only the observation's author, or an operator of this server, may delete it.")
     else:
-        title, message = "Not deleted", exc.message
+        title, message = _("Not deleted"), _(exc.message)
     return render(visit, "error.html", status=exc.status, title=title, message=message,
-                  back=BACK)
+                  back=_back())
 
 
 def _deletable(visit: Visit, database: Database, observation_id: str) -> ObservationCard:
@@ -79,10 +87,10 @@ def delete_observation(observation_id: str, visit: VisitDep, db: DatabaseDep,
     if visit.account is None:
         return sign_in_first(visit, observation_id)
     if not security.csrf_valid(visit.secret, visit.token, csrf_token):
-        return render(visit, "error.html", status=403, title="Form expired", message=(
+        return render(visit, "error.html", status=403, title=_("Form expired"), message=_(
             "This form could not be verified: it has expired, was opened in another session, "
             "or did not come from this site. Nothing was deleted. Reload the page and try "
-            "again."), back=BACK)
+            "again."), back=_back())
     if confirm != "yes":
         return _question(visit, db, observation_id)
     try:

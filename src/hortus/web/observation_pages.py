@@ -28,6 +28,8 @@ from hortus.errors import NotFound
 from hortus.inference import InferenceDep
 from hortus.observations import service, views
 from hortus.observations.votes import VOTE_ORGANS
+from hortus.web.i18n import N_
+from hortus.web.i18n import gettext as _
 from hortus.web.observation_delete import router as delete_router
 from hortus.web.observation_save import router as save_router
 from hortus.web.observation_view import (
@@ -37,7 +39,7 @@ from hortus.web.observation_view import (
 )
 from hortus.web.observation_votes import router as votes_router
 from hortus.web.observation_votes import species_choices
-from hortus.web.router import Visit, VisitDep, redirect, render
+from hortus.web.router import Visit, VisitDep, notice_text, redirect, render
 
 router = APIRouter(include_in_schema=False)
 router.include_router(votes_router)
@@ -50,22 +52,22 @@ REVIEW_PER_PAGE = 10
 MINE_PER_PAGE = 20
 MAX_PAGE = 100_000
 NOTICES = {
-    "voted": "Your vote was counted.",
-    "unchanged": "You had voted this already: nothing changed.",
-    "saved": "Saved as an observation: others can now review it.",
-    "already-saved": "You had saved these photos already: this is that observation.",
-    "deleted": "The observation was deleted, with its votes and its photos.",
+    "voted": N_("Your vote was counted."),
+    "unchanged": N_("You had voted this already: nothing changed."),
+    "saved": N_("Saved as an observation: others can now review it."),
+    "already-saved": N_("You had saved these photos already: this is that observation."),
+    "deleted": N_("The observation was deleted, with its votes and its photos."),
 }
 
 
 def problem(visit: Visit, *, status: int, title: str, message: str) -> Response:
     """A page saying what went wrong, with the way back to the review page."""
     return render(visit, "error.html", status=status, title=title, message=message,
-                  back={"href": REVIEW_PATH, "text": "Observations to review"})
+                  back={"href": REVIEW_PATH, "text": _("Observations to review")})
 
 
 def missing_observation(visit: Visit) -> Response:
-    return problem(visit, status=404, title="Observation not found", message=(
+    return problem(visit, status=404, title=_("Observation not found"), message=_(
         "There is no observation at this address: the link may be mistyped, or the "
         "observation was deleted."))
 
@@ -78,8 +80,9 @@ def _page_number(text: str) -> int | None:
 
 
 def _bad_page(visit: Visit, text: str) -> Response:
-    return problem(visit, status=400, title="No such page", message=(
-        f"“{text.strip()[:40]}” is not a page number: pages are numbered from 1."))
+    return problem(visit, status=400, title=_("No such page"), message=_(
+        "“%(page)s” is not a page number: pages are numbered from 1.")
+        % {"page": text.strip()[:40]})
 
 
 def _cards(database: Database, visit: Visit,
@@ -111,7 +114,7 @@ async def review_page(visit: VisitDep, db: DatabaseDep, inference: InferenceDep,
     found, cards = await run_in_threadpool(read)
     return render(visit, "review.html", page=found, cards=cards,
                   species_names=await species_choices(inference, db, cards),
-                  notice=NOTICES.get(notice or ""), thresholds=THRESHOLDS)
+                  notice=notice_text(NOTICES, notice), thresholds=THRESHOLDS)
 
 
 @router.get(MINE_PATH)
@@ -127,7 +130,7 @@ def my_observations(visit: VisitDep, db: DatabaseDep, page: str = "1",
                                         page=number, per_page=MINE_PER_PAGE)
     return render(visit, "observation_mine.html", page=found,
                   cards=_cards(db, visit, found.views), thresholds=THRESHOLDS,
-                  notice=NOTICES.get(notice or ""))
+                  notice=notice_text(NOTICES, notice))
 
 
 @router.get("/observations/{observation_id}")
@@ -145,5 +148,5 @@ async def observation_page(observation_id: str, visit: VisitDep, db: DatabaseDep
         return missing_observation(visit)
     return render(visit, "observation.html", card=cards[0],
                   species_names=await species_choices(inference, db, cards),
-                  organs=VOTE_ORGANS, notice=NOTICES.get(notice or ""),
+                  organs=VOTE_ORGANS, notice=notice_text(NOTICES, notice),
                   thresholds=THRESHOLDS)

@@ -16,6 +16,8 @@ with the form again (4xx) saying why.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Form
@@ -37,6 +39,8 @@ from hortus.observations.names import UNKNOWN
 from hortus.observations.serialize import milliseconds
 from hortus.plants.taxonomy import normalise_name
 from hortus.web import security
+from hortus.web.i18n import N_
+from hortus.web.i18n import gettext as _
 from hortus.web.identify_models import WebIdentification
 from hortus.web.identify_results import RESULTS_PATH, problem
 from hortus.web.identify_store import get_identification
@@ -48,16 +52,36 @@ logger = logging.getLogger("hortus")
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
-LICENSE_CHOICES = tuple((code, license_label(code)) for code in LICENSE_URLS)
+
+
+class _LicenseChoices:
+    """The licences the form offers, named in the language of the page being rendered."""
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter([(code, license_label(code)) for code in LICENSE_URLS])
+
+
+LICENSE_CHOICES = _LicenseChoices()
 # The result page's form (observation_save_section.html) offers these.
 TEMPLATES.env.globals.update(observation_licenses=LICENSE_CHOICES,
                              observation_default_license=DEFAULT_LICENSE)
-# The API's messages name its form fields; the page's fields have labels.
-FIELD_WORDS = (('"lat" and "lon" go together: send both or neither.',
-                "Give both the latitude and the longitude, or neither."),
-               ('"lat"', "The latitude"), ('"lon"', "The longitude"),
-               ('"license"', "The licence"))
-
+# The API's messages name its form fields; the page's fields have labels. The messages the
+# page's form can meet are said again in the visitor's language; any other keeps the API's
+# English, with its fields named by their labels.
+FIELD_LABELS = {"lat": N_("The latitude"), "lon": N_("The longitude"),
+                "license": N_("The licence")}
+FORM_MESSAGES = (
+    (re.compile(r'"lat" and "lon" go together: send both or neither\.'),
+     N_("Give both the latitude and the longitude, or neither.")),
+    (re.compile(r'"(?P<field>lat|lon)" must be a number; (?P<text>.*) is not\.', re.DOTALL),
+     N_("%(field)s must be a number; %(text)s is not.")),
+    (re.compile(r'"(?P<field>lat|lon)" must be a number from (?P<low>\S+) to (?P<high>\S+)\.'),
+     N_("%(field)s must be a number from %(low)s to %(high)s.")),
+    (re.compile(r'"license" must be one of (?P<codes>.*) \(or its SPDX identifier, '
+                r'e\.g\. (?P<example>\S+)\); (?P<text>.*) is not\.', re.DOTALL),
+     N_("The licence must be one of %(codes)s (or its SPDX identifier, e.g. %(example)s); "
+        "%(text)s is not.")),
+)
 
 class PhotosGone(HortusError):
     status = 404
@@ -65,9 +89,16 @@ class PhotosGone(HortusError):
 
 
 def _people_message(exc: HortusError) -> str:
+    """An error of the API's form rules as the page says it, in the visitor's language."""
+    for pattern, sentence in FORM_MESSAGES:
+        if (found := pattern.fullmatch(exc.message)) is not None:
+            values = found.groupdict()
+            if "field" in values:
+                values["field"] = _(FIELD_LABELS[values["field"]])
+            return _(sentence) % values
     message = exc.message
-    for field, words in FIELD_WORDS:
-        message = message.replace(field, words)
+    for field, label in FIELD_LABELS.items():
+        message = message.replace(f'"{field}"', _(label))
     return message
 
 
@@ -84,8 +115,8 @@ def _stored_photos(media: MediaStore,
         except ValueError:  # a key the store refuses: nothing is stored under it
             body = None
         if body is None:
-            raise PhotosGone("The photos of this identification are no longer stored, so it "
-                             "cannot be saved.")
+            raise PhotosGone(N_("The photos of this identification are no longer stored, "
+                                "so it cannot be saved."))
         data = body.read()
         if data in seen:
             continue
@@ -100,14 +131,14 @@ def _determination(identification: WebIdentification, shown: list[str], chosen: 
     "unknown"; InvalidInput otherwise."""
     text = " ".join(chosen.split())
     if not text:
-        raise InvalidInput("Choose the plant you think it is, or “I don't know”.",
+        raise InvalidInput(_("Choose the plant you think it is, or “I don't know”."),
                            error="no determination")
     if text.lower() == UNKNOWN:
         return UNKNOWN
     offered = {normalise_name(str(c.get("name", ""))).lower() for c in identification.candidates}
     offered |= {normalise_name(name).lower() for name in shown}
     if normalise_name(text).lower() not in offered:
-        raise InvalidInput("Choose one of the suggested plants, or “I don't know”.",
+        raise InvalidInput(_("Choose one of the suggested plants, or “I don't know”."),
                            error="invalid determination")
     return text
 
@@ -131,7 +162,7 @@ async def save_observation(identification_id: str, visit: VisitDep, db: Database
     if visit.account is None:
         return redirect(visit, f"/login?next={result_url}")
     if not security.csrf_valid(visit.secret, visit.token, csrf_token):
-        return problem(visit, status=403, title="Form expired", message=(
+        return problem(visit, status=403, title=_("Form expired"), message=_(
             "This form could not be verified: it has expired, was opened in another session, "
             "or did not come from this site. Nothing was saved. Reload the page and try "
             "again."))
@@ -141,7 +172,7 @@ async def save_observation(identification_id: str, visit: VisitDep, db: Database
     if identification is None or identification.account_id != account_id:
         # Another person's result may be seen (by its link) but not saved: to them it is not
         # there to save.
-        return problem(visit, status=404, title="Identification not found", message=(
+        return problem(visit, status=404, title=_("Identification not found"), message=_(
             "You have no identification at this address to save: the link may be mistyped, "
             "the identification was deleted, or it was made by someone else (or while signed "
             "out)."))
@@ -162,8 +193,8 @@ async def save_observation(identification_id: str, visit: VisitDep, db: Database
             suggestions=[(str(c["name"]), float(c.get("score", 0)))
                          for c in identification.candidates], new=new)
     except PhotosGone as exc:
-        return problem(visit, status=exc.status, title="Photos no longer stored",
-                       message=exc.message)
+        return problem(visit, status=exc.status, title=_("Photos no longer stored"),
+                       message=_(exc.message))
     except HortusError as exc:
         status, error = exc.status, _people_message(exc)
         return await run_in_threadpool(lambda: _form_again(

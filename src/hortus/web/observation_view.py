@@ -21,11 +21,12 @@ from hortus.observations.licenses import license_url
 from hortus.observations.views import ObservationView
 from hortus.plants.taxonomy import SpeciesRecord, known_records
 from hortus.review.aggregation import THETA_ACC, THETA_CONF
-from hortus.web.i18n import current_language
+from hortus.web.i18n import N_, current_language
+from hortus.web.i18n import gettext as _
 from hortus.web.identify_view import REFERENCE_ROUTE, describe_time
 
 LICENSE_LABELS = {
-    "cc0": "CC0 1.0 (public domain)",
+    "cc0": N_("CC0 1.0 (public domain)"),
     "cc-by": "CC BY 4.0",
     "cc-by-sa": "CC BY-SA 4.0",
     "cc-by-nc": "CC BY-NC 4.0",
@@ -38,8 +39,10 @@ THRESHOLDS = {"confidence": f"{THETA_CONF:g}", "accuracy": round(THETA_ACC * 100
 
 
 def license_label(code: str) -> str:
-    """A stored licence code as people read it (``cc-by-sa`` → ``CC BY-SA 4.0``)."""
-    return LICENSE_LABELS.get(code, code.upper())
+    """A stored licence code as people read it (``cc-by-sa`` → ``CC BY-SA 4.0``), in the
+    visitor's language."""
+    label = LICENSE_LABELS.get(code)
+    return _(label) if label is not None else code.upper()
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from hortus.plants import browse
 from hortus.plants.schemas import MAX_QUERY
 from hortus.plants.taxonomy import known_records
 from hortus.web import security
-from hortus.web.i18n import current_language
+from hortus.web.i18n import N_, current_language
+from hortus.web.i18n import gettext as _
 from hortus.web.observation_view import (
     ObservationCard,
     SpeciesName,
@@ -72,23 +73,24 @@ def _refused(visit: Visit, observation_id: str, csrf_token: str) -> Response | N
         return sign_in_first(visit, observation_id)
     if security.csrf_valid(visit.secret, visit.token, csrf_token):
         return None
-    return render(visit, "error.html", status=403, title="Form expired", message=(
+    return render(visit, "error.html", status=403, title=_("Form expired"), message=_(
         "This form could not be verified: it has expired, was opened in another session, or "
         "did not come from this site. No vote was counted. Reload the page and try again."),
-        back={"href": "/review", "text": "Observations to review"})
+        back={"href": "/review", "text": _("Observations to review")})
 
 
 def _problem(visit: Visit, exc: HortusError) -> Response:
     if isinstance(exc, NotFound):
-        title = "Observation not found" if exc.error == "observation not found" \
-            else "Photo not found"
-        message = ("There is no observation at this address: the link may be mistyped, or the "
-                   "observation was deleted.") if exc.error == "observation not found" else \
-            "This observation has no such photo."
+        if exc.error == "observation not found":
+            title, message = _("Observation not found"), _(
+                "There is no observation at this address: the link may be mistyped, or the "
+                "observation was deleted.")
+        else:
+            title, message = _("Photo not found"), _("This observation has no such photo.")
     else:
-        title, message = "Vote not counted", exc.message
+        title, message = _("Vote not counted"), _(exc.message)
     return render(visit, "error.html", status=exc.status, title=title, message=message,
-                  back={"href": "/review", "text": "Observations to review"})
+                  back={"href": "/review", "text": _("Observations to review")})
 
 
 def close_names(database: Database, typed: str, classes: dict[str, str]) -> list[SpeciesName]:
@@ -212,7 +214,7 @@ def vote_organ(observation_id: str, sha256: str, visit: VisitDep, db: DatabaseDe
         return refused
     chosen = organ.strip().lower()
     if chosen not in VOTE_ORGANS:
-        return _problem(visit, InvalidInput("Choose what the photo shows from the list.",
+        return _problem(visit, InvalidInput(N_("Choose what the photo shows from the list."),
                                             error="invalid organ"))
     return _photo_vote(visit, db, settings, observation_id, service.Ballot(
         kind="organ", image=_photo_hash(sha256), organ=chosen, score=1.0))
@@ -226,7 +228,7 @@ def vote_quality(observation_id: str, sha256: str, visit: VisitDep, db: Database
         return refused
     good = QUALITIES.get(quality.strip().lower())
     if good is None:
-        return _problem(visit, InvalidInput("Say whether the photo is good or poor.",
+        return _problem(visit, InvalidInput(N_("Say whether the photo is good or poor."),
                                             error="invalid quality"))
     return _photo_vote(visit, db, settings, observation_id, service.Ballot(
         kind="quality", image=_photo_hash(sha256), good=good))
