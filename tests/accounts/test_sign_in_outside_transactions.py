@@ -141,7 +141,7 @@ def test_sqlite_sign_in_holds_no_snapshot_and_no_lock_while_hashing(settings: Se
 
     # Checking the password takes most of the sign-in (~0.2 s): had it run inside a read
     # transaction, nearly every checkpoint would have found that snapshot.
-    assert len(checkpoints) >= 20, checkpoints
+    assert len(checkpoints) >= 10, checkpoints  # 12 on a loaded 2-core machine, 20+ when quiet
     pinned = sum(checkpoints) / len(checkpoints)
     assert pinned < 0.3, f"{pinned:.0%} of {len(checkpoints)} checkpoints blocked by a reader"
     # Every transaction of the sign-in (the read of the hash, the write of the session and the
