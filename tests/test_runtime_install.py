@@ -99,14 +99,17 @@ for info in pkgutil.walk_packages(hortus.__path__, "hortus."):
         continue  # run by Alembic or as a program, not imported
     try:
         importlib.import_module(info.name)
-    except ModuleNotFoundError as exc:
-        # Backbone fine-tuning (`hortus backbone tune`) is the torch extra's: its training
-        # modules need PyTorch; serving and the command itself must import without it.
-        if not (info.name.startswith("hortus.vision.tuning.")
-                and (exc.name or "").partition(".")[0] == "torch"):
-            failures.append(f"{info.name}: {type(exc).__name__}: {exc}")
     except Exception as exc:
-        failures.append(f"{info.name}: {type(exc).__name__}: {exc}")
+        # Backbone fine-tuning (`hortus backbone tune`) is the torch extra's: its training
+        # modules refuse to import without PyTorch, saying how to install it; serving and the
+        # command itself must import without it.
+        missing_torch = (info.name.startswith("hortus.vision.tuning.")
+                         and type(exc).__name__ == "TuningError"
+                         and "pip install 'hortus[torch]'" in str(exc)
+                         and isinstance(exc.__cause__, ModuleNotFoundError)
+                         and (exc.__cause__.name or "").partition(".")[0] == "torch")
+        if not missing_torch:
+            failures.append(f"{info.name}: {type(exc).__name__}: {exc}")
 if failures:
     print(json.dumps({"import_failures": failures}))
     sys.exit(1)

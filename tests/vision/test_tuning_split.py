@@ -114,6 +114,28 @@ def test_a_photo_joining_a_held_out_group_stays_out(grouped_set: Path, shared_da
         apply_split(copied, scan_set(copied), ungrouped)
 
 
+def test_never_train_photos_are_neither_trained_on_nor_evaluated(grouped_set: Path,
+                                                                 shared_data: Path) -> None:
+    """The packaged models' end-to-end hold-out, written into the split as ``never_train``
+    (tools/backbone_split_reserve.py), is barred from the backbone's training and is not on
+    the evaluation side either; a barred group also in the evaluation split stays held."""
+    spec = SetSpec.parse(f"flowers={grouped_set}")
+    folder = scan_set(spec)
+    split = make_split({"flowers": folder}, 0.2, seed=0)
+    plain = apply_split(spec, folder, split)
+    held_group = split["sets"]["flowers"]["held_out_groups"][0]
+    train_groups = sorted({plain.groups[i] for i in plain.train.tolist()})
+    barred, also_held = train_groups[:2], held_group
+    split["sets"]["flowers"]["never_train_groups"] = [*barred, also_held]
+    ts = apply_split(spec, folder, split)
+    groups_of = lambda rows: {ts.groups[i] for i in rows.tolist()}  # noqa: E731
+    assert not groups_of(ts.train) & {*barred, also_held}
+    assert not groups_of(ts.held) & set(barred)
+    assert also_held in groups_of(ts.held)
+    np.testing.assert_array_equal(ts.held, plain.held)
+    assert ts.train.size == plain.train.size - 6  # two groups of three photos
+
+
 def test_epochs_never_sample_held_out_photos(grouped_set: Path, shared_data: Path,
                                              tmp_path: Path) -> None:
     sets, _ = prepare_sets(_sets(grouped_set, shared_data), tmp_path / "split.json",

@@ -28,13 +28,16 @@ class TuningError(RuntimeError):
     """A tuning run cannot start, resume or export (bad sets, options or checkpoint)."""
 
 
+TORCH_MISSING = (
+    "backbone tuning needs PyTorch, which serving never does: install the torch extra "
+    f"(pip install 'hortus[torch]', i.e. torch=={TORCH_VERSION})"
+)
+
+
 def require_torch() -> Any:
     """Import and return ``torch``, or raise :class:`TuningError` telling how to install it."""
     try:
         import torch
     except ImportError as exc:
-        raise TuningError(
-            "backbone tuning needs PyTorch, which serving never does: install the torch extra "
-            f"(pip install 'hortus[torch]', i.e. torch=={TORCH_VERSION})"
-        ) from exc
+        raise TuningError(TORCH_MISSING) from exc
     return torch

@@ -8,9 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
+from hortus.vision.tuning import TORCH_MISSING, TuningError
 
-from hortus.vision.tuning import TuningError
+try:  # the torch extra (never installed for serving)
+    import torch
+except ImportError as _missing:
+    raise TuningError(TORCH_MISSING) from _missing
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-import torch
 
 from hortus.vision.backbone import lite0
 from hortus.vision.backbone.manifest import (
@@ -31,8 +30,13 @@ from hortus.vision.backbone.manifest import (
 from hortus.vision.backbone.prepare import LABELS_FILE, MODEL_FILE
 from hortus.vision.backbone.session import crop_rgb_input, normalise_batch
 from hortus.vision.decode import ImageDecodeError, decode_image
-from hortus.vision.tuning import TuningError
+from hortus.vision.tuning import TORCH_MISSING, TuningError
 from hortus.vision.tuning.model import Lite0, imagenet_state, load_state, numpy_state
+
+try:  # the torch extra (never installed for serving)
+    import torch
+except ImportError as _missing:
+    raise TuningError(TORCH_MISSING) from _missing
 
 RESIZE_SHORT = 256
 MEAN = (127.0, 127.0, 127.0)

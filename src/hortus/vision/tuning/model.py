@@ -14,13 +14,18 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from hortus.vision.backbone.lite0 import BN_EPS, EMBEDDING_SIZE, LITE0_STAGES
 from hortus.vision.backbone.prepare import packaged_weights_path
 from hortus.vision.backbone.torch_legacy import read_legacy_state_dict
+from hortus.vision.tuning import TORCH_MISSING, TuningError
+
+try:  # the torch extra (never installed for serving)
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as _missing:
+    raise TuningError(TORCH_MISSING) from _missing
 
 STEM_CHANNELS = 32
 IMAGENET_CLASSES = 1000

@@ -139,7 +139,15 @@ def apply_split(spec: SetSpec, folder: PhotoFolder, split: dict[str, Any]) -> Tu
     held_keys = {keys[i] for i, path in enumerate(paths) if path in listed}
     held_keys |= {keys[i] for i, p in enumerate(folder.photos) if p.group in named}
     held = np.asarray([i for i in range(len(paths)) if keys[i] in held_keys], dtype=np.int64)
-    train = np.setdiff1d(np.arange(len(folder.photos)), held)
+    # Photos reserved for another measurement (the packaged models' end-to-end hold-out):
+    # neither trained on nor part of the evaluation side.
+    barred = {f"{label}/{name}" for label, names in entry.get("never_train", {}).items()
+              for name in names}
+    barred_groups = {str(g) for g in entry.get("never_train_groups", [])}
+    barred_keys = {keys[i] for i, path in enumerate(paths) if path in barred}
+    barred_keys |= {keys[i] for i, p in enumerate(folder.photos) if p.group in barred_groups}
+    excluded = [i for i in range(len(paths)) if keys[i] in barred_keys]
+    train = np.setdiff1d(np.arange(len(folder.photos)), np.union1d(held, excluded))
     return TuningSet(spec=spec, folder=folder,
                      labels=np.asarray(folder.label_indices(), dtype=np.int64),
                      groups=keys, train=train, held=held)

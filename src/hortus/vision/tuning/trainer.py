@@ -32,17 +32,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from hortus.vision.decode import ImageDecodeError
-from hortus.vision.tuning import TuningError
+from hortus.vision.tuning import TORCH_MISSING, TuningError
 from hortus.vision.tuning.augment import Augmentation, training_input
 from hortus.vision.tuning.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from hortus.vision.tuning.config import RunOptions, TuneConfig
 from hortus.vision.tuning.model import Lite0, SetHeads, imagenet_state, load_state
 from hortus.vision.tuning.photosets import TuningSet
 from hortus.vision.tuning.sampling import EpochPlanner, TrainingPhoto
+
+try:  # the torch extra (never installed for serving)
+    import torch
+    import torch.nn.functional as F
+except ImportError as _missing:
+    raise TuningError(TORCH_MISSING) from _missing
 
 log = logging.getLogger(__name__)
 
