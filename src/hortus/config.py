@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     warm_up_engine: bool = Field(
         default=True, description="Load the vision engine in the background at start-up."
     )
+    projects_refresh_interval: float = Field(
+        default=2.0, ge=0, le=86400,
+        description="Seconds between checks, made as requests arrive, that a project's active "
+                    "version is still the one loaded: a version activated or rolled back by "
+                    "another process (hortus projects update/rollback/activate) is served "
+                    "within this delay, without a restart. 0: never check.",
+    )
+    memory_release_idle: float = Field(
+        default=5.0, ge=0, le=86400,
+        description="Seconds without inference after which the process gives back the memory "
+                    "its photos used (ONNX Runtime's activation arena, freed malloc heaps); "
+                    "the next photo then takes ~3 ms more. 0: never (docs/operations.md, "
+                    "\"Memory\").",
+    )
     # Media: where stored photos live (docs/media.md)
     media_backend: str = Field(
         default="auto", pattern="^(auto|local|database|s3)$",

@@ -176,6 +176,23 @@ def find_active_projects(roots: list[Path]) -> dict[str, Path]:
     return found
 
 
+def active_markers(roots: list[Path]) -> tuple[tuple[str, int, int, int], ...]:
+    """A cheap fingerprint of every project's ``ACTIVE`` marker under ``roots`` (path, inode,
+    size, modification time): it changes when a version is activated, rolled back, or a
+    project appears or goes, by this process or another (``hortus projects update``)."""
+    found: list[tuple[str, int, int, int]] = []
+    for root in roots:
+        if not Path(root).is_dir():
+            continue
+        for project_dir in Path(root).iterdir():
+            try:
+                marker = (project_dir / ACTIVE_FILE).stat()
+            except OSError:  # not a project, or no active version
+                continue
+            found.append((str(project_dir), marker.st_ino, marker.st_size, marker.st_mtime_ns))
+    return tuple(sorted(found))
+
+
 def read_manifest(version_dir: Path) -> dict:
     """The manifest of a version directory (JSON, not verified)."""
     try:

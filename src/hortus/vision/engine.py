@@ -15,6 +15,7 @@ import numpy as np
 from hortus.vision.artifacts import (
     ArtifactError,
     ProjectArtifacts,
+    active_markers,
     find_active_projects,
     load_project,
 )
@@ -203,6 +204,7 @@ class VisionEngine:
         self.views = tuple(views)
         self.load_errors: dict[str, str] = {}
         self._projects: dict[str, ProjectModel] = {}
+        self._markers: tuple[tuple[str, int, int, int], ...] = ()
         self.reload()
 
     @classmethod
@@ -226,8 +228,18 @@ class VisionEngine:
         roots = [Path(models_dir) / "projects", *extra_project_dirs]
         return cls(backbone, models_dir, roots)
 
+    def refresh(self) -> bool:
+        """Reload when a project's ``ACTIVE`` marker changed since the last load (a version
+        activated or rolled back by another process); whether it reloaded."""
+        if active_markers(self.project_roots) == self._markers:
+            return False
+        log.info("A project's active version changed: reloading the projects")
+        self.reload()
+        return True
+
     def reload(self) -> None:
         """Re-read the active version of every project (after ``train`` or an activation)."""
+        self._markers = active_markers(self.project_roots)
         projects: dict[str, ProjectModel] = {}
         errors: dict[str, str] = {}
         backbone_sha = getattr(getattr(self.backbone, "manifest", None), "sha256", None)
