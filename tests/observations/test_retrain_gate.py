@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 from hortus.cli import app as cli_app
 from hortus.config import Settings
 from hortus.observations.retraining import (
+    NLL_SIGNIFICANCE,
     UPDATE_FILE,
     UpdateError,
     gate,
+    nll_rise_p_value,
     nll_tolerance,
     rollback,
 )
@@ -38,7 +40,47 @@ def test_gate_allows_one_photo_and_a_small_nll_rise_and_no_more() -> None:
     assert not worse_nll.activated and worse_nll.reasons[0].startswith("NLL")
     both = gate(active, figures(0.5, 1.0))
     assert len(both.reasons) == 2
-    assert both.to_json()["tolerance"] == {"top1_photos": 1, "nll": nll_tolerance(40)}
+    assert both.to_json()["tolerance"] == {"top1_photos": 1, "nll": nll_tolerance(40),
+                                           "nll_significance": NLL_SIGNIFICANCE}
+
+
+def paired(probabilities: list[float]) -> dict:
+    """Figures with per-photo true-class probabilities, as evaluate_folder(per_photo=True)."""
+    losses = [-math.log(p) for p in probabilities]
+    correct = [p > 0.5 for p in probabilities]
+    return {"n": len(probabilities), "top1": sum(correct) / len(correct),
+            "nll": sum(losses) / len(losses),
+            "per_photo": {"path": [f"p{i}.jpg" for i in range(len(probabilities))],
+                          "true_probability": probabilities, "correct": correct}}
+
+
+def test_an_nll_rise_beyond_the_margin_refuses_only_when_significant() -> None:
+    n = 100
+    active = [0.9] * 90 + [0.3] * 5 + [0.9] * 5
+    # Surer where it was right, surer of its mistakes on photos both versions get wrong: the
+    # mean loss rises by more than the margin, the photos disagreeing in both directions.
+    noisy = [0.97] * 90 + [0.02] * 5 + [0.9] * 5
+    noisy_gate = gate(paired(active), paired(noisy))
+    mean_rise = noisy_gate.candidate["nll"] - noisy_gate.active["nll"]
+    assert mean_rise > nll_tolerance(n)
+    assert noisy_gate.nll_p_value is not None and noisy_gate.nll_p_value >= NLL_SIGNIFICANCE
+    assert noisy_gate.activated, noisy_gate.reasons  # top-1 95 -> 95, the NLL rise is noise
+    assert noisy_gate.to_json()["nll_p_value"] == noisy_gate.nll_p_value
+    # The same mean rise spread over every photo is a real one.
+    steady = [p * math.exp(-mean_rise) for p in active]
+    steady[0] *= 0.999  # some spread for the t-test
+    steady_gate = gate(paired(active), paired(steady))
+    assert steady_gate.nll_p_value is not None and steady_gate.nll_p_value < NLL_SIGNIFICANCE
+    assert not steady_gate.activated and "paired t-test" in steady_gate.reasons[0]
+    # Figures without per-photo values (or of other photos): the margin alone decides.
+    bare = {k: v for k, v in paired(noisy).items() if k != "per_photo"}
+    assert not gate(paired(active), bare).activated
+    elsewhere = paired(noisy)
+    elsewhere["per_photo"]["path"] = [f"q{i}.jpg" for i in range(n)]
+    assert not gate(paired(active), elsewhere).activated
+    assert nll_rise_p_value([0.5, 0.5], [0.4, 0.4]) == 0.0  # no spread: the sign decides
+    with pytest.raises(ValueError, match="same photos"):
+        nll_rise_p_value([0.5, 0.5], [0.5])
 
 
 def _version(project_dir: Path, name: str, refused: bool | None = None) -> None:

@@ -18,10 +18,14 @@
    folder (photos also found among the training photos, by checksum, are dropped from the
    training side first, as are second copies of a training photo). The candidate is
    activated only when it is not worse: its top-1 is not lower than the active one's by more
-   than :data:`TOP1_TOLERANCE_PHOTOS` evaluation photo, and its mean NLL is not higher by more
-   than :func:`nll_tolerance` (0.01 nats, or on a small evaluation set what one photo's
-   probability of its true class halving adds, ln 2 / n, whichever is larger). Otherwise the
-   active version stays and the reasons are recorded. Either way the decision and both sets
+   than :data:`TOP1_TOLERANCE_PHOTOS` evaluation photo, and its mean NLL is not worse: not
+   higher by more than :func:`nll_tolerance` (0.01 nats, or on a small evaluation set what one
+   photo's probability of its true class halving adds, ln 2 / n, whichever is larger), or, when
+   it is, not significantly so (a one-sided paired t-test of the photos' losses, the same
+   photos under both versions, at :data:`NLL_SIGNIFICANCE`). Top-1 is what a person sees; NLL
+   also weighs how sure the model is, and on a few hundred photos a handful of confident
+   mistakes move it by more than the tolerance while top-1 rises by several points. Otherwise
+   the active version stays and the reasons are recorded. Either way the decision and both sets
    of figures are written to the candidate's ``update.json``.
 
 :func:`rollback` makes the version before the active one (skipping candidates the gate
@@ -40,6 +44,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import stats
 from sqlalchemy import func, or_, select
 
 from hortus.accounts.models import Account
@@ -64,6 +70,7 @@ from hortus.vision.workflow import evaluate_folder, train_folder
 
 TOP1_TOLERANCE_PHOTOS = 1  # the candidate may miss at most one more evaluation photo
 NLL_TOLERANCE = 0.01  # nats per evaluation photo, at least (see :func:`nll_tolerance`)
+NLL_SIGNIFICANCE = 0.05  # a rise beyond the tolerance refuses only when significant at this level
 MIN_QUALITY = 2.0  # photos voted bad on average (Pl@ntNet's quality threshold) are left out
 UPDATE_FILE = "update.json"
 ProgressFn = Callable[[str, int, int], None]
@@ -100,11 +107,14 @@ class Gate:
     active: dict[str, Any]
     candidate: dict[str, Any]
     nll_margin: float = NLL_TOLERANCE
+    nll_p_value: float | None = None  # the paired test's, when the rise exceeded the margin
 
     def to_json(self) -> dict[str, Any]:
         return {"activated": self.activated, "reasons": self.reasons, "active": self.active,
                 "candidate": self.candidate,
-                "tolerance": {"top1_photos": TOP1_TOLERANCE_PHOTOS, "nll": self.nll_margin}}
+                "tolerance": {"top1_photos": TOP1_TOLERANCE_PHOTOS, "nll": self.nll_margin,
+                              "nll_significance": NLL_SIGNIFICANCE},
+                "nll_p_value": self.nll_p_value}
 
 
 @dataclass
@@ -217,9 +227,25 @@ def nll_tolerance(n: int) -> float:
     return max(NLL_TOLERANCE, math.log(2) / max(n, 1))
 
 
+def nll_rise_p_value(active_probability: list[float] | np.ndarray,
+                     candidate_probability: list[float] | np.ndarray) -> float:
+    """One-sided p-value that the candidate's per-photo loss (-ln of the true class's
+    probability) is higher than the active version's on the same photos (paired t-test)."""
+    before = -np.log(np.clip(np.asarray(active_probability, dtype=np.float64), 1e-12, 1.0))
+    after = -np.log(np.clip(np.asarray(candidate_probability, dtype=np.float64), 1e-12, 1.0))
+    if before.shape != after.shape or before.size < 2:
+        raise ValueError("a paired test needs the same photos, two or more, under both versions")
+    difference = after - before
+    if not np.any(difference != difference[0]):  # no spread: the sign decides
+        return 0.0 if difference[0] > 0 else 1.0
+    return float(stats.ttest_rel(after, before, alternative="greater").pvalue)
+
+
 def gate(active: dict[str, Any], candidate: dict[str, Any]) -> Gate:
     """Activate the candidate only when it is not worse than the active version on the same
-    evaluation photos: top-1 within one photo, NLL within :func:`nll_tolerance`."""
+    evaluation photos: top-1 within one photo; NLL within :func:`nll_tolerance` or, beyond it,
+    not significantly higher (:func:`nll_rise_p_value`, when both figures have ``per_photo``
+    true-class probabilities; without them, the tolerance alone decides)."""
     n = max(int(active["n"]), 1)
     nll_margin = nll_tolerance(n)
     reasons = []
@@ -228,15 +254,24 @@ def gate(active: dict[str, Any], candidate: dict[str, Any]) -> Gate:
         reasons.append(f"top-1 {candidate['top1']:.4f} is lower than the active "
                        f"{active['top1']:.4f} by more than {TOP1_TOLERANCE_PHOTOS} of {n} "
                        f"evaluation photos")
+    p_value = None
     if candidate["nll"] > active["nll"] + nll_margin:
-        reasons.append(f"NLL {candidate['nll']:.4f} is higher than the active "
-                       f"{active['nll']:.4f} by more than {nll_margin:.4f}")
+        paired = active.get("per_photo"), candidate.get("per_photo")
+        if (paired[0] is not None and paired[1] is not None
+                and paired[0].get("path") == paired[1].get("path")):
+            p_value = nll_rise_p_value(paired[0]["true_probability"],
+                                       paired[1]["true_probability"])
+        if p_value is None or p_value < NLL_SIGNIFICANCE:
+            significance = "" if p_value is None else f" (paired t-test p = {p_value:.3g})"
+            reasons.append(f"NLL {candidate['nll']:.4f} is higher than the active "
+                           f"{active['nll']:.4f} by more than {nll_margin:.4f}{significance}")
     return Gate(activated=not reasons, reasons=reasons, active=active, candidate=candidate,
-                nll_margin=nll_margin)
+                nll_margin=nll_margin, nll_p_value=p_value)
 
 
 def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = ("n", "top1", "top5", "macro_top1", "nll", "ece", "accepted", "project")
+    keep = ("n", "top1", "top5", "macro_top1", "nll", "ece", "accepted", "project",
+            "per_photo")
     return {k: metrics[k] for k in keep if k in metrics}
 
 
@@ -314,9 +349,10 @@ def update_project(*, name: str, models_dir: Path, database: Database, media: Me
         candidate_dir = _adopt(trained.version_dir, project_dir)
         report.candidate_version = candidate_dir.name
         before = evaluate_folder(evaluation, ProjectModel(active), backbone=backbone,
-                                 cache_dir=cache_dir, progress=progress)
+                                 cache_dir=cache_dir, progress=progress, per_photo=True)
         after = evaluate_folder(evaluation, ProjectModel(load_project(candidate_dir)),
-                                backbone=backbone, cache_dir=cache_dir, progress=progress)
+                                backbone=backbone, cache_dir=cache_dir, progress=progress,
+                                per_photo=True)
         verdict = gate(_figures(before), _figures(after))
         report.gate = verdict
         record = {**report.to_json(), "photos": [

@@ -170,10 +170,14 @@ def evaluate_folder(
     cache_dir: Path | None = None,
     views: tuple[str, ...] | None = None,
     progress: ProgressFn = _quiet,
+    per_photo: bool = False,
 ) -> dict:
     """Metrics of a trained project on a labelled folder (its classes, or a subset of them).
 
-    Folders naming no class of the project raise ``ValueError``.
+    With ``per_photo``, ``metrics["per_photo"]`` holds every photo's path, its true class's
+    probability and whether the top class was right (in the folder's order), for paired
+    comparisons of two versions on the same photos. Folders naming no class of the project
+    raise ``ValueError``.
     """
     project_labels = [c.label for c in model.classes]
     unknown = [c.label for c in folder.classes if c.label not in project_labels]
@@ -195,6 +199,13 @@ def evaluate_folder(
     metrics["threshold"] = prediction.threshold
     metrics["skipped"] = len(embedded.skipped)
     metrics["project"] = {"name": model.name, "version": model.version}
+    if per_photo:
+        rows = np.arange(len(labels))
+        metrics["per_photo"] = {
+            "path": [str(p.path) for p in embedded.photos],
+            "true_probability": prediction.probabilities[rows, labels].astype(float).tolist(),
+            "correct": (prediction.probabilities.argmax(axis=1) == labels).tolist(),
+        }
     return metrics
 
 
