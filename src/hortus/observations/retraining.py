@@ -110,8 +110,11 @@ class Gate:
     nll_p_value: float | None = None  # the paired test's, when the rise exceeded the margin
 
     def to_json(self) -> dict[str, Any]:
-        return {"activated": self.activated, "reasons": self.reasons, "active": self.active,
-                "candidate": self.candidate,
+        def figures(of: dict[str, Any]) -> dict[str, Any]:  # per-photo values stay out
+            return {k: v for k, v in of.items() if k != "per_photo"}
+
+        return {"activated": self.activated, "reasons": self.reasons,
+                "active": figures(self.active), "candidate": figures(self.candidate),
                 "tolerance": {"top1_photos": TOP1_TOLERANCE_PHOTOS, "nll": self.nll_margin,
                               "nll_significance": NLL_SIGNIFICANCE},
                 "nll_p_value": self.nll_p_value}
