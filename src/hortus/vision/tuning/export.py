@@ -10,6 +10,7 @@ matches the tuned embedding: the manifest then declares no logits output and no 
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -93,15 +94,48 @@ def _torch_outputs(model: Lite0, batch: np.ndarray) -> tuple[np.ndarray, np.ndar
     return embedding.numpy(), logits.numpy()
 
 
+def half_precision(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The state with every float array rounded to float16 (and held as float32 again)."""
+    return {k: v.astype(np.float16).astype(np.float32) if v.dtype.kind == "f" else v
+            for k, v in state.items()}
+
+
+def write_packaged(folder: Path, name: str, state: dict[str, np.ndarray], *, source: str,
+                   logits: bool, check_photo: Path, check_embedding: np.ndarray) -> Path:
+    """Write ``folder/<name>.npz`` (float arrays as float16) and ``folder/<name>.json``: what
+    ``hortus.vision.backbone.prepare.prepare_packaged_backbone`` builds a backbone from."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / f"{name}.npz"
+    with weights.open("wb") as handle:
+        arrays: dict[str, Any] = {k: v.astype(np.float16) if v.dtype.kind == "f" else v
+                                  for k, v in state.items()}
+        np.savez_compressed(handle, **arrays)
+    card = {"name": name, "logits": logits, "source": source,
+            "check": {"photo": check_photo.name,
+                      "embedding_head": [round(float(x), 5) for x in check_embedding[:16]]}}
+    (folder / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return weights
+
+
 def export_backbone(model: Lite0, out_dir: Path, *, name: str, source: str, logits: bool,
-                    check_photos: list[Path], tolerance: float = TOLERANCE) -> ExportReport:
+                    check_photos: list[Path], tolerance: float = TOLERANCE,
+                    packaged: Path | None = None) -> ExportReport:
     """Build the ONNX graph of ``model``'s weights with ``lite0.build_lite0_onnx``, check it
     on ``check_photos`` against ``model``, then write ``out_dir/{model.onnx, manifest.json}``
-    (and the ImageNet labels when ``logits``), the manifest last."""
+    (and the ImageNet labels when ``logits``), the manifest last.
+
+    With ``packaged``, the weights are first rounded to float16 (in ``model`` too, so the check
+    compares like with like) and also written there by :func:`write_packaged`: the exported
+    directory is then exactly what Hortus builds from the shipped file."""
     check_photos = _decodable(check_photos)
     if not check_photos:
         raise TuningError("the export check needs at least one decodable photo")
-    graph = lite0.build_lite0_onnx(numpy_state(model))
+    state = numpy_state(model)
+    if packaged is not None:
+        state = half_precision(state)
+        load_state(model, state)
+    graph = lite0.build_lite0_onnx(state)
     data = graph.SerializeToString()
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, torch.get_num_threads())
@@ -119,9 +153,9 @@ def export_backbone(model: Lite0, out_dir: Path, *, name: str, source: str, logi
             f"{diff_embedding:.2e}, logits {diff_logits:.2e} > {tolerance:.0e}; nothing written")
     agreement = None
     if logits:
-        packaged = Lite0()
-        load_state(packaged, imagenet_state())
-        _, reference = _torch_outputs(packaged, batch)
+        imagenet = Lite0()
+        load_state(imagenet, imagenet_state())
+        _, reference = _torch_outputs(imagenet, batch)
         agreement = float(np.mean(reference.argmax(1) == torch_logits.argmax(1)))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +167,9 @@ def export_backbone(model: Lite0, out_dir: Path, *, name: str, source: str, logi
             shutil.copyfile(labels_path, out_dir / LABELS_FILE)
     else:
         (out_dir / LABELS_FILE).unlink(missing_ok=True)
+    if packaged is not None:
+        write_packaged(packaged, name, state, source=source, logits=logits,
+                       check_photo=check_photos[0], check_embedding=onnx_embedding[0])
     digest = sha256_file(out_dir / MODEL_FILE)
     write_manifest(out_dir, BackboneManifest(
         name=name, file=MODEL_FILE, sha256=digest, input_size=lite0.INPUT_SIZE,

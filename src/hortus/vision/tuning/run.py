@@ -147,9 +147,11 @@ def recipe_text(config: TuneConfig, sets: list[TuningSet], state: dict[str, Any]
 
 
 def export_run(out_dir: Path, *, dest: Path | None = None,
-               sets: list[TuningSet] | None = None) -> dict[str, Any]:
+               sets: list[TuningSet] | None = None,
+               packaged: Path | None = None) -> dict[str, Any]:
     """Export the run's latest checkpoint to ``dest`` (default ``out_dir/<name>``) and write
-    ``out_dir/export.json``; returns that report."""
+    ``out_dir/export.json``; returns that report. ``packaged``: round the weights to float16
+    and write them there too, to ship inside Hortus (``export_backbone``)."""
     require_torch()
     from hortus.vision.tuning.checkpoint import CHECKPOINT_FILE, load_checkpoint
     from hortus.vision.tuning.export import export_backbone
@@ -167,7 +169,8 @@ def export_run(out_dir: Path, *, dest: Path | None = None,
     target = Path(dest) if dest is not None else out_dir / config.name
     report = export_backbone(model, target, name=config.name,
                              source=recipe_text(config, sets, state, command),
-                             logits=config.distill > 0, check_photos=check_photos(sets))
+                             logits=config.distill > 0, check_photos=check_photos(sets),
+                             packaged=packaged)
     document = {
         **report.to_json(),
         "name": config.name,
