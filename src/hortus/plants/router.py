@@ -15,7 +15,7 @@ from hortus.deps import DatabaseDep
 from hortus.errors import HortusError
 from hortus.plants import service
 from hortus.plants.read_cache import PlantReadCache
-from hortus.plants.routing import PermapeopleJSONResponse, PermapeopleRoute
+from hortus.plants.routing import LookupRoute, PermapeopleJSONResponse, PermapeopleRoute
 from hortus.plants.schemas import (
     MAX_ID,
     KeysetPlantPage,
@@ -77,10 +77,24 @@ def _responses(*statuses: int, success: int = 200) -> dict[int | str, dict[str, 
             **_ERROR_DOCS.responses(*sorted({400, 401, 403, 429, *statuses}), default=True)}
 
 
+_BASE_URLS: dict[tuple[Any, ...], str] = {}
+
+
 def base_url(request: Request) -> str:
     """The address the client called (no trailing slash): photos the server itself serves are
-    answered as absolute URLs on it."""
-    return str(request.base_url).rstrip("/")
+    answered as absolute URLs on it. Kept per scheme, Host, server and root path: building
+    Starlette's URL costs more than a plant read from the cache."""
+    scope = request.scope
+    server = scope.get("server")
+    key = (scope.get("scheme"), request.headers.get("host"),
+           tuple(server) if server else None, scope.get("root_path", ""),
+           scope.get("app_root_path"))
+    found = _BASE_URLS.get(key)
+    if found is None:
+        if len(_BASE_URLS) >= 256:  # many Host values (a scan): start over, stay small
+            _BASE_URLS.clear()
+        found = _BASE_URLS[key] = str(request.base_url).rstrip("/")
+    return found
 
 
 async def _base_url(request: Request) -> str:
@@ -138,14 +152,13 @@ def search_post(query: Annotated[SearchOptionalQuery, Query()], key: Permapeople
         return service.search_plants(session=session, criteria=criteria, base_url=base)
 
 
-@router.get("/plants/{plant_id}", summary="Get a single plant", responses=_responses(404),
-            response_model=PlantRead)
-async def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, request: Request) -> Response:
-    # The busiest read, and a plain lookup. One dependency (each costs FastAPI more than the
-    # lookup); the plant encoded by its model; on SQLite, the answer kept while the database
-    # is unchanged (hortus.plants.read_cache) and no worker-thread hop (a read is CPU work that
-    # holds the GIL anyway: handing it to a thread and back costs more than it). PostgreSQL's
-    # read waits on the network: it goes to a worker thread.
+async def plant_answer(plant_id: int, request: Request) -> Response:
+    """The plant ``plant_id`` as its JSON answer (the key already checked and charged)."""
+    # The busiest read, and a plain lookup: the plant encoded by its model; on SQLite, the
+    # answer kept while the database is unchanged (hortus.plants.read_cache) and no
+    # worker-thread hop (a read is CPU work that holds the GIL anyway: handing it to a thread
+    # and back costs more than it). PostgreSQL's read waits on the network: it goes to a
+    # worker thread.
     db: Database = request.app.state.database
     cache: PlantReadCache | None = request.app.state.plant_cache
     base = base_url(request)
@@ -160,6 +173,18 @@ async def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, request: Requ
     else:
         body = read() if db.is_sqlite else await run_in_threadpool(read)
     return PermapeopleJSONResponse.encoded(body)
+
+
+async def get_plant(plant_id: PlantIdPath, key: PermapeopleKeyDep, request: Request) -> Response:
+    return await plant_answer(plant_id, request)
+
+
+# A valid id skips FastAPI's dependency solving (LookupRoute); the declaration above is what
+# documents the route and answers any other id.
+router.add_api_route("/plants/{plant_id}", get_plant, methods=["GET"],
+                     summary="Get a single plant", responses=_responses(404),
+                     response_model=PlantRead,
+                     route_class_override=LookupRoute.answering(plant_answer, MAX_ID))
 
 
 @router.get("/plants/{plant_id}/varieties", summary="List varieties of a plant",

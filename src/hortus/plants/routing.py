@@ -118,6 +118,45 @@ class PermapeopleRoute(APIRoute):
         return permapeople_handler
 
 
+Answer = Callable[[int, Request], Coroutine[Any, Any, Response]]
+
+
+class LookupRoute(PermapeopleRoute):
+    """A read by id (``GET /plants/{plant_id}``), the busiest route: FastAPI's dependency
+    solving and parameter validation cost more than the lookup itself, so a request whose id
+    is plainly valid (ASCII digits, within ``1..max_id``) goes straight to the key check and
+    :attr:`answer`; any other id takes FastAPI's full path, and gets the same 422 words as
+    every route. The key check, quota unit, refund on failure and errors are the dependency's
+    own (:func:`~hortus.accounts.deps.permapeople_key`). Made by :meth:`answering`."""
+
+    answer: Answer
+    max_id: int
+
+    @classmethod
+    def answering(cls, answer: Answer, max_id: int) -> type[LookupRoute]:
+        """The route class whose valid ids go to ``answer(id, request)``."""
+        return type("LookupRoute", (cls,), {"answer": staticmethod(answer), "max_id": max_id})
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        full = super().get_route_handler()
+        answer, max_id = self.answer, self.max_id
+        (name,) = self.param_convertors  # the id, the one path parameter
+
+        async def lookup_handler(request: Request) -> Response:
+            raw = request.path_params.get(name)
+            if not (isinstance(raw, str) and raw.isascii() and raw.isdigit()
+                    and len(raw) <= 20 and 1 <= int(raw) <= max_id):
+                return await full(request)
+            try:
+                await permapeople_key(request)
+                return await answer(int(raw), request)
+            except Exception:
+                await refund_plant_unit(request)  # the quota counts answers only
+                raise
+
+        return lookup_handler
+
+
 def _needs_key(dependant: Dependant) -> bool:
     return any(d.call is permapeople_key or _needs_key(d) for d in dependant.dependencies)
 
