@@ -11,6 +11,9 @@
 # Usage: tools/backbone_compare.sh RUN_DIR [lite0|tuned|both]   (default both)
 #   RUN_DIR: the run folder of `hortus backbone tune` (its split, and its export in
 #   RUN_DIR/efficientnet-lite0-plants for the tuned side).
+#   TEST_VIEWS=center: heads calibrated on and served with the centre view alone (one forward
+#   pass a photo instead of four; results in <which>-center/). The embeddings are cached, so
+#   this run after the four-view one only refits the heads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:?usage: tools/backbone_compare.sh RUN_DIR [lite0|tuned|both]}
@@ -18,6 +21,7 @@ which=${2:-both}
 BUILD=${BUILD:-$HOME/hortus-build/backbone-compare}
 FIGURES=docs/figures/backbone-cv
 VIEWS=center,hflip,zoom,zoom_hflip
+TEST_VIEWS=${TEST_VIEWS:-}
 SETS="oxford17 flowers5 ibean deepweeds plantvillage coffee blackgram citrus_leaves chilli"
 declare -A CAP=([deepweeds]=200 [plantvillage]=60 [flowers5]=100)
 mkdir -p "$BUILD"
@@ -31,13 +35,19 @@ for side in $sides; do
   else
     unset HORTUS_BACKBONE
   fi
-  mkdir -p "$FIGURES/$side"
+  out=$FIGURES/$side
+  views=()
+  if [ -n "$TEST_VIEWS" ]; then
+    out=$FIGURES/$side-${TEST_VIEWS//,/-}
+    views=(--test-views "$TEST_VIEWS")
+  fi
+  mkdir -p "$out"
   for set in $SETS; do
     echo "== $side $set"
     cap=()
     [ -n "${CAP[$set]:-}" ] && cap=(--max-per-class "${CAP[$set]}")
     .venv/bin/hortus eval "$BUILD/splits/$set/eval" --cv 5 --train-views "$VIEWS" \
-      --threads 2 "${cap[@]}" --json "$FIGURES/$side/$set.json" \
-      --confusion "$BUILD/confusion-$side-$set.png"
+      --threads 2 "${cap[@]}" "${views[@]}" --json "$out/$set.json" \
+      --confusion "$BUILD/confusion-$(basename "$out")-$set.png"
   done
 done

@@ -57,10 +57,30 @@ def per_class(name: str, frozen: dict, tuned: dict | None) -> list[str]:
     return lines
 
 
+def views_table(folder: Path) -> list[str]:
+    """Four test views against the centre view alone, on both backbones (same photos)."""
+    sides = {side: load(folder, side) for side in ("lite0", "lite0-center", "tuned",
+                                                     "tuned-center")}
+    if not sides["lite0-center"] and not sides["tuned-center"]:
+        return []
+    lines = ["", "Heads served with four test views (as today) or the centre view alone "
+             "(one forward pass a photo), grouped 5-fold top-1 on the same photos:", "",
+             "| set | Lite0, 4 views | Lite0, centre | tuned, 4 views | tuned, centre |",
+             "|---|---:|---:|---:|---:|"]
+    for name in SETS:
+        cells = []
+        for side in ("lite0", "lite0-center", "tuned", "tuned-center"):
+            result = sides[side].get(name)
+            cells.append(f"{result['summary']['top1']['mean']:.3f}" if result else "-")
+        if any(c != "-" for c in cells):
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/figures/backbone-cv")
     frozen, tuned = load(folder, "lite0"), load(folder, "tuned")
-    out = summary(frozen, tuned)
+    out = summary(frozen, tuned) + views_table(folder)
     for name in SETS:
         if name in frozen:
             out += ["", *per_class(name, frozen[name], tuned.get(name))]

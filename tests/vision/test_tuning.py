@@ -143,7 +143,7 @@ def test_packaged_weights_rebuild_the_exported_graph(tiny_run: Path, torch: Any,
     built = prepare_packaged_backbone(tmp_path / "models", name, folder=tmp_path / "packaged")
     assert read_manifest(built).sha256 == read_manifest(tmp_path / "exported").sha256
     photo = next(Path(p) for p in json.loads((tiny_run / "export.json").read_text())[
-        "check_photos"] if Path(p).name == card["check"]["photo"])
+        "check_photos"] if p.endswith("/" + card["check"]["photo"]))
     served = Backbone.load(built, threads=1).embed([decode_image(photo.read_bytes())])
     np.testing.assert_allclose(served.embeddings[0][:16], card["check"]["embedding_head"],
                                atol=1e-4)

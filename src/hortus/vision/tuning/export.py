@@ -112,7 +112,7 @@ def write_packaged(folder: Path, name: str, state: dict[str, np.ndarray], *, sou
                                   for k, v in state.items()}
         np.savez_compressed(handle, **arrays)
     card = {"name": name, "logits": logits, "source": source,
-            "check": {"photo": check_photo.name,
+            "check": {"photo": "/".join(check_photo.parts[-3:]),  # <set>/<class>/<file>
                       "embedding_head": [round(float(x), 5) for x in check_embedding[:16]]}}
     (folder / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return weights

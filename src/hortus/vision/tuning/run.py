@@ -131,6 +131,9 @@ def recipe_text(config: TuneConfig, sets: list[TuningSet], state: dict[str, Any]
                         f"classes)" for ts in sets)
     c = config
     done = int(state["epoch"])
+    reserved = sum(len(ts.folder.photos) - ts.train.size - ts.held.size for ts in sets)
+    barred = (f" nor on the {reserved} photos the split reserves for other measurements "
+              "(never_train: the packaged models' end-to-end hold-out)" if reserved else "")
     partial = "" if done >= c.epochs else f" (checkpoint after {done} of them)"
     return (
         f"{LITE0_SOURCE}. Fine-tuned by Hortus (hortus backbone tune) on {trained}: "
@@ -142,7 +145,8 @@ def recipe_text(config: TuneConfig, sets: list[TuningSet], state: dict[str, Any]
         f"{c.warmup:.0%} then cosine, frozen blocks {c.freeze_blocks}; augmentation: random "
         f"resized crop {c.scale_min}-1, rotation +-{c.rotation} deg, flips (vertical: "
         f"{c.vflip}), jitter {c.jitter}; seed {c.seed}. Never trained on the evaluation split "
-        f"({c.eval_fraction:.0%} of each set's groups, seed {c.split_seed}). Command: {command}"
+        f"({c.eval_fraction:.0%} of each set's groups, seed {c.split_seed}){barred}. "
+        f"Command: {command}"
     )
 
 
