@@ -250,3 +250,37 @@ def test_secret_key_is_generated_once_and_weak_ones_refused_in_production(tmp_pa
     strong = "x" * 8 + "Q" * 40
     assert load_secret(make_settings(tmp_path / "p", environment="production",
                                      secret_key=strong)) == strong.encode()
+
+
+def test_first_requests_racing_for_the_secret_key_all_get_the_same_whole_key(tmp_path) -> None:
+    """The key file is written whole under another name and linked into place: threads that
+    all find no key at once (the first web requests of a fresh server) never read a file still
+    being written, and agree on one key."""
+    import threading
+
+    from accounts_support import make_settings
+
+    from hortus.web.security import load_secret
+
+    for attempt in range(20):
+        settings = make_settings(tmp_path / f"data{attempt}")
+        start = threading.Barrier(16)
+        keys: list[bytes] = []
+        errors: list[BaseException] = []
+
+        def first_request() -> None:
+            start.wait()
+            try:
+                keys.append(load_secret(settings))
+            except BaseException as exc:  # noqa: BLE001 - the test reports it
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first_request) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        assert len(keys) == 16 and len(set(keys)) == 1 and len(keys[0]) >= 32
+        folder = tmp_path / f"data{attempt}"
+        assert sorted(p.name for p in folder.iterdir() if "secret" in p.name) == ["secret_key"]

@@ -16,6 +16,7 @@ import hmac
 import logging
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from fastapi import Request, Response
@@ -55,18 +56,33 @@ def load_secret(settings: Settings) -> bytes:
         return value.encode()
     path = Path(settings.data_dir) / SECRET_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text().strip()
-        if len(value) < MIN_SECRET_LENGTH:
-            raise InsecureSecretKey(f"{path} holds a key shorter than {MIN_SECRET_LENGTH} "
-                                    "characters; delete it to have a new one generated.") from None
-        return value.encode()
+    if path.exists():
+        return _read_secret(path)
+    # Written whole under another name, then linked into place: a request (thread or process)
+    # racing this one sees no file or the whole key, never a file still being written; the
+    # first link wins and everyone reads its key.
     value = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as out:
-        out.write(value + "\n")
+    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_FILE}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(value + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(staged, path)
+        except FileExistsError:
+            return _read_secret(path)
+    finally:
+        os.unlink(staged)
     logger.info("Generated a secret key for session cookies in %s", path)
+    return value.encode()
+
+
+def _read_secret(path: Path) -> bytes:
+    value = path.read_text().strip()
+    if len(value) < MIN_SECRET_LENGTH:
+        raise InsecureSecretKey(f"{path} holds a key shorter than {MIN_SECRET_LENGTH} "
+                                "characters; delete it to have a new one generated.")
     return value.encode()
 
 
