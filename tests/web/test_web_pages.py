@@ -262,20 +262,21 @@ def test_first_requests_racing_for_the_secret_key_all_get_the_same_whole_key(tmp
 
     from hortus.web.security import load_secret
 
+    def first_request(settings, start: threading.Barrier, keys: list[bytes],
+                      errors: list[BaseException]) -> None:
+        start.wait()
+        try:
+            keys.append(load_secret(settings))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
     for attempt in range(20):
         settings = make_settings(tmp_path / f"data{attempt}")
         start = threading.Barrier(16)
         keys: list[bytes] = []
         errors: list[BaseException] = []
-
-        def first_request() -> None:
-            start.wait()
-            try:
-                keys.append(load_secret(settings))
-            except BaseException as exc:  # noqa: BLE001 - the test reports it
-                errors.append(exc)
-
-        threads = [threading.Thread(target=first_request) for _ in range(16)]
+        threads = [threading.Thread(target=first_request, args=(settings, start, keys, errors))
+                   for _ in range(16)]
         for thread in threads:
             thread.start()
         for thread in threads:
